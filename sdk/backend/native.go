@@ -1,0 +1,34 @@
+package backend
+
+// #cgo CXXFLAGS: -std=c++17 -O2
+// #cgo LDFLAGS: -lstdc++ -ltorch -ltorch_cpu -lc10
+// #include <stdlib.h>
+// #include "native.h"
+import "C"
+
+import "unsafe"
+
+// ManualSeed seeds libtorch's CPU generator and, where there is one, every
+// CUDA generator. Same seed, same CPU results.
+func ManualSeed(seed uint64) { C.selfsup_manual_seed(C.uint64_t(seed)) }
+
+// SetThreads sets the number of intra-op threads libtorch uses.
+func SetThreads(n int) { C.selfsup_set_num_threads(C.int(n)) }
+
+// Threads reports the number of intra-op threads libtorch uses.
+func Threads() int { return int(C.selfsup_get_num_threads()) }
+
+// CUDADevices reports how many CUDA devices libtorch sees (0 on a CPU build).
+func CUDADevices() int { return int(C.selfsup_cuda_device_count()) }
+
+// TorchVersion is the version of the libtorch this binary was compiled against.
+func TorchVersion() string { return goString(C.selfsup_torch_version()) }
+
+// TorchConfig is libtorch's own description of its build (compiler, BLAS,
+// LAPACK, oneDNN, OpenMP, CUDA), as torch.__config__.show() prints it.
+func TorchConfig() string { return goString(C.selfsup_torch_config()) }
+
+func goString(p *C.char) string {
+	defer C.free(unsafe.Pointer(p))
+	return C.GoString(p)
+}

@@ -1,0 +1,172 @@
+package method
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Spec tells a host everything it must do for a method: which views to make
+// with which augmentation recipes, which views go through the trunk being
+// trained and which through its EMA target, which features to tap, and what
+// else to send (pseudo-labels, sample ids, modalities). Hosts build their
+// pipeline from the Spec alone, so a new method needs no host change.
+type Spec struct {
+	// Name is the method id.
+	Name string `json:"name"`
+	// Views are the augmented views of each image, in order.
+	Views []View `json:"views"`
+	// Target, when set, asks the host to keep an EMA copy of the trunk and to
+	// pass the views marked Target through it (without gradient).
+	Target *Target `json:"target,omitempty"`
+	// Taps are the features to take from the trunk for every view. Empty
+	// means one pooled tap named "pooled".
+	Taps []Tap `json:"taps,omitempty"`
+	// PseudoLabels are labels the augmenters make (e.g. "rotation",
+	// "permutation", "patch_position"), sent as int64 tensors.
+	PseudoLabels []string `json:"pseudo_labels,omitempty"`
+	// SampleIDs asks for the data-set index of every image (memory banks).
+	SampleIDs bool `json:"sample_ids,omitempty"`
+	// Modalities, when set, names the modalities of multi-modal methods
+	// (e.g. CMC's "L" and "ab"); views then carry a Modality.
+	Modalities []string `json:"modalities,omitempty"`
+	// Defaults are the method's default hyper-parameters; SetupRequest.Config
+	// overrides them key by key.
+	Defaults Params `json:"defaults,omitempty"`
+}
+
+// View is one augmented view of every image in a batch.
+type View struct {
+	// Name keys the view's features ("v1", "v2", "global1", "local3", ...).
+	Name string `json:"name"`
+	// Recipe names the augmentation recipe ("simclr", "mocov2", "byol1",
+	// "byol2", "dino-global", "dino-local", "curl-crop", "identity", ...).
+	Recipe string `json:"recipe"`
+	// Size is the side of the view in pixels; 0 keeps the data's size.
+	Size int `json:"size,omitempty"`
+	// Online views go through the trunk being trained, with gradient.
+	Online bool `json:"online,omitempty"`
+	// Target views go through the EMA target trunk, without gradient.
+	Target bool `json:"target,omitempty"`
+	// Modality names the view's modality for multi-modal methods.
+	Modality string `json:"modality,omitempty"`
+}
+
+// Schedule is how a momentum (or any coefficient) moves over training.
+type Schedule string
+
+// Momentum schedules.
+const (
+	// Constant keeps the base value.
+	Constant Schedule = "constant"
+	// Cosine goes from the base value to the final value along a half cosine
+	// over training (BYOL: 1 - (1-base)(cos(pi k/K)+1)/2).
+	Cosine Schedule = "cosine"
+)
+
+// Target describes the EMA copy of the trunk a host keeps for a method.
+type Target struct {
+	// Momentum is the EMA coefficient m in target = m*target + (1-m)*online.
+	Momentum float64 `json:"momentum"`
+	// Schedule moves m from Momentum to FinalMomentum (default Constant).
+	Schedule Schedule `json:"schedule,omitempty"`
+	// FinalMomentum is m at the end of training for Cosine (default 1).
+	FinalMomentum float64 `json:"final_momentum,omitempty"`
+}
+
+// TapKind says what a tap takes from the trunk.
+type TapKind string
+
+// Tap kinds.
+const (
+	// Pooled is the trunk's pooled embedding, [N, D].
+	Pooled TapKind = "pooled"
+	// Layer is a whole named feature map, [N, C, H, W].
+	Layer TapKind = "layer"
+	// Patches are feature vectors at Patches locations sampled from named
+	// feature maps, the same locations for every view: [N*Patches, C] per
+	// layer (PatchNCE).
+	Patches TapKind = "patches"
+)
+
+// Tap is one feature a method takes from the trunk for every view.
+type Tap struct {
+	// Name keys the tap's features; for Layer and Patches taps with several
+	// layers the key is Name + "." + layer.
+	Name string `json:"name"`
+	// Kind is Pooled, Layer or Patches.
+	Kind TapKind `json:"kind"`
+	// Layers names the trunk's feature maps (Layer, Patches).
+	Layers []string `json:"layers,omitempty"`
+	// Patches is the number of locations sampled per image (Patches).
+	Patches int `json:"patches,omitempty"`
+}
+
+// FeatureKey is the key of one view's tap in StepRequest.Features:
+// "view/tap", with "@target" appended for features of the EMA target.
+func FeatureKey(view, tap string, target bool) string {
+	if target {
+		return view + "/" + tap + "@target"
+	}
+	return view + "/" + tap
+}
+
+// EffectiveTaps returns the Spec's taps, or the default pooled tap.
+func (s Spec) EffectiveTaps() []Tap {
+	if len(s.Taps) == 0 {
+		return []Tap{{Name: "pooled", Kind: Pooled}}
+	}
+	return s.Taps
+}
+
+// Validate checks that the Spec is one a host can build.
+func (s Spec) Validate() error {
+	if s.Name == "" {
+		return errors.New("spec: empty method name")
+	}
+	if len(s.Views) == 0 {
+		return fmt.Errorf("spec %s: no views", s.Name)
+	}
+	seen := map[string]bool{}
+	anyTarget := false
+	for _, v := range s.Views {
+		if v.Name == "" || v.Recipe == "" {
+			return fmt.Errorf("spec %s: view %+v needs a name and a recipe", s.Name, v)
+		}
+		if seen[v.Name] {
+			return fmt.Errorf("spec %s: view %q twice", s.Name, v.Name)
+		}
+		seen[v.Name] = true
+		if !v.Online && !v.Target {
+			return fmt.Errorf("spec %s: view %q goes through neither the trunk nor the target", s.Name, v.Name)
+		}
+		anyTarget = anyTarget || v.Target
+	}
+	if anyTarget && s.Target == nil {
+		return fmt.Errorf("spec %s: views go through a target but the spec declares none", s.Name)
+	}
+	if t := s.Target; t != nil {
+		if t.Momentum < 0 || t.Momentum > 1 {
+			return fmt.Errorf("spec %s: target momentum %v outside [0, 1]", s.Name, t.Momentum)
+		}
+		switch t.Schedule {
+		case "", Constant, Cosine:
+		default:
+			return fmt.Errorf("spec %s: unknown momentum schedule %q", s.Name, t.Schedule)
+		}
+	}
+	for _, tap := range s.Taps {
+		switch tap.Kind {
+		case Pooled:
+		case Layer, Patches:
+			if len(tap.Layers) == 0 {
+				return fmt.Errorf("spec %s: tap %q of kind %s names no layers", s.Name, tap.Name, tap.Kind)
+			}
+			if tap.Kind == Patches && tap.Patches <= 0 {
+				return fmt.Errorf("spec %s: patch tap %q samples %d patches", s.Name, tap.Name, tap.Patches)
+			}
+		default:
+			return fmt.Errorf("spec %s: tap %q has unknown kind %q", s.Name, tap.Name, tap.Kind)
+		}
+	}
+	return nil
+}
