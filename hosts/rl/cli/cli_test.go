@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"image/gif"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Main(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"no command", nil, 2, "usage: selfsup-rl"},
+		{"help", []string{"help"}, 0, "record"},
+		{"unknown command", []string{"train-me"}, 2, "unknown command"},
+		{"envs", []string{"envs"}, 0, "ball-in-cup-catch"},
+		{"envs json", []string{"envs", "--json"}, 0, `"ControlDt": 0.01`},
+		{"record without out", []string{"record", "--env", "cartpole-swingup"}, 2, "--out is required"},
+		{"record unknown env", []string{"record", "--env", "cartpole-fly", "--out", "x.gif"}, 2, "unknown environment"},
+		{"record bad style", []string{"record", "--env", "cartpole-swingup", "--style", "shiny", "--out", "x.gif"}, 2, "unknown style"},
+		{"record bad policy", []string{"record", "--env", "cartpole-swingup", "--policy", "smart", "--out", "x.gif"}, 2, "unknown policy"},
+		{"watch without env", []string{"watch"}, 2, "--env is required"},
+		{"stray argument", []string{"envs", "extra"}, 2, "unexpected arguments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(out+errs, tc.contains) {
+				t.Errorf("exit %d, output %q; want exit %d and %q", code, out+errs, tc.code, tc.contains)
+			}
+		})
+	}
+}
+
+func TestRecordWritesGIFs(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "reacher.gif")
+	code, _, errs := run(t, "record", "--env", "reacher-easy", "--style", "textured", "--out", out, "--size", "48", "--steps", "20")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g, err := gif.DecodeAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Config.Width != 48 || len(g.Image) == 0 {
+		t.Errorf("GIF %dx%d with %d frames", g.Config.Width, g.Config.Height, len(g.Image))
+	}
+	code, _, errs = run(t, "record", "--env", "pendulum-swingup", "--style", "all", "--out", dir, "--size", "32", "--steps", "5")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, n := range []string{"pendulum-swingup_flat.gif", "pendulum-swingup_textured.gif"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("missing %s: %v", n, err)
+		}
+	}
+}
+
+func TestViewerWithoutDisplaySaysWhatToDo(t *testing.T) {
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	code, _, errs := run(t, "play", "--env", "cartpole-swingup")
+	if code != 1 || !(strings.Contains(errs, "xvfb-run") || strings.Contains(errs, "CGO_ENABLED=1")) {
+		t.Errorf("exit %d, stderr %q; want a failure that says how to get a display", code, errs)
+	}
+}
