@@ -28,6 +28,11 @@ cpu)
 		[ -f "$stubs/lib$l.a" ] || ar rc "$stubs/lib$l.a"
 	done
 	inc=/usr/include/torch/csrc/api/include
+	if [ ! -f "$inc/torch/torch.h" ] || [ ! -e /usr/lib/x86_64-linux-gnu/libtorch.so ]; then
+		echo "selfsup: libtorch is not installed (no $inc/torch/torch.h or libtorch.so)." >&2
+		echo "selfsup: run 'make setup' (or: apt-get install libtorch-dev libopenblas0-pthread) and try again." >&2
+		exit 3
+	fi
 	ldflags="-L$stubs"
 	;;
 cuda)

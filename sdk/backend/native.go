@@ -6,7 +6,12 @@ package backend
 // #include "native.h"
 import "C"
 
-import "unsafe"
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"unsafe"
+)
 
 // ManualSeed seeds libtorch's CPU generator and, where there is one, every
 // CUDA generator. Same seed, same CPU results.
@@ -31,4 +36,20 @@ func TorchConfig() string { return goString(C.selfsup_torch_config()) }
 func goString(p *C.char) string {
 	defer C.free(unsafe.Pointer(p))
 	return C.GoString(p)
+}
+
+// ConfigureThreads sets libtorch's intra-op threads to n, or when n <= 0 to
+// OMP_NUM_THREADS if set, else to the number of CPUs the process may use.
+// libtorch itself defaults to the number of physical cores it detects, which
+// on some virtual machines is 1 for 2 usable CPUs. It returns the count set.
+func ConfigureThreads(n int) int {
+	if n <= 0 {
+		if v, err := strconv.Atoi(os.Getenv("OMP_NUM_THREADS")); err == nil && v > 0 {
+			n = v
+		} else {
+			n = runtime.NumCPU()
+		}
+	}
+	SetThreads(n)
+	return Threads()
 }

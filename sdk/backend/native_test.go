@@ -22,3 +22,22 @@ func TestNativeInfo(t *testing.T) {
 		t.Errorf("CUDADevices() = %d", n)
 	}
 }
+
+func TestConfigureThreads(t *testing.T) {
+	old := Threads()
+	defer SetThreads(old)
+	cases := []struct {
+		n, want int
+		env     string
+	}{
+		{1, 1, ""},
+		{2, 2, ""},
+		{0, 3, "3"},
+	}
+	for _, c := range cases {
+		t.Setenv("OMP_NUM_THREADS", c.env)
+		if got := ConfigureThreads(c.n); got != c.want {
+			t.Errorf("ConfigureThreads(%d) with OMP_NUM_THREADS=%q = %d, want %d", c.n, c.env, got, c.want)
+		}
+	}
+}

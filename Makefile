@@ -1,0 +1,76 @@
+# selfsup — two commands do everything on a fresh Debian 12 machine:
+#   make run    the main job on the embedded Fashion-MNIST default
+#   make test   all tests
+# Both install what they need (Debian packages, Go modules) idempotently.
+
+SHELL := /bin/bash
+GO    ?= go
+BIN   ?= bin
+# Every Go command runs with the environment that bridges gotch v0.9.1 to the
+# installed libtorch (see sdk/backend/README.md). TORCH=cuda with
+# LIBTORCH=/path/to/libtorch-2.1 builds against a CUDA libtorch instead.
+TORCH ?= cpu
+ENV   := eval "$$(SELFSUP_TORCH=$(TORCH) sh sdk/backend/env.sh)" &&
+
+# Debian packages: libtorch and OpenBLAS (libtorch's libblas.so.3 is netlib's
+# reference BLAS otherwise, ~15x slower), the data set, protoc for `make
+# proto`, and the X/GL libraries + Xvfb of the RL viewer and its test.
+APT_PKGS := libtorch-dev libopenblas0-pthread dataset-fashion-mnist \
+	libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev \
+	libxi-dev libxxf86vm-dev xvfb xauth
+APT_PROTO := protobuf-compiler
+
+PLUGINS := $(wildcard plugins/*/cmd/selfsup-*)
+
+.PHONY: all setup env build test test-short run bench proto lint doctor clean
+
+all: build
+
+setup:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "setup: Debian packages present"; fi
+	@$(GO) mod download
+	@$(GO) mod verify >/dev/null
+
+# env prints the variables for building with plain `go`:  eval "$(make -s env)"
+env:
+	@SELFSUP_TORCH=$(TORCH) sh sdk/backend/env.sh
+
+build: setup
+	@mkdir -p $(BIN)
+	$(ENV) $(GO) build -o $(BIN)/selfsup ./hosts/selfsup
+	$(ENV) $(GO) build -o $(BIN)/selfsup-rl ./hosts/rl
+	@for p in $(PLUGINS); do echo "$(GO) build -o $(BIN)/$$(basename $$p) ./$$p"; $(ENV) $(GO) build -o $(BIN)/$$(basename $$p) ./$$p || exit 1; done
+
+test: setup build
+	$(ENV) $(GO) vet ./...
+	$(ENV) $(GO) test -count=1 -timeout 45m ./...
+	$(ENV) xvfb-run -a $(GO) test -count=1 -tags viewer ./envs/viewer/...
+
+# test-short skips the long runs (2,000-step memory test and the like).
+test-short: setup
+	$(ENV) $(GO) test -short -count=1 ./...
+
+doctor: build
+	$(BIN)/selfsup doctor
+
+run: build
+	$(BIN)/selfsup doctor
+
+bench: build
+	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 20000x ./envs/
+	$(ENV) $(GO) test -run '^$$' -bench . ./sdk/... 
+
+proto:
+	@dpkg -s $(APT_PROTO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PROTO))
+	sh proto/gen.sh
+
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(ENV) $(GO) vet ./...
+
+clean:
+	rm -rf $(BIN) build

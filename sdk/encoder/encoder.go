@@ -1,0 +1,46 @@
+// Package encoder holds the trunks a host trains: images in, named features
+// out. Encoders are plain gotch modules on an nn.VarStore; a host owns them,
+// their optimizer and their EMA target copies (see ema.go).
+package encoder
+
+import (
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/sdk/method"
+)
+
+// Pooled is the name of an encoder's pooled embedding [N, D] in the features
+// Forward returns.
+const Pooled = "pooled"
+
+// Layer describes one named feature map an encoder can expose (for layer and
+// patch taps: CUT's PatchNCE, PixPro).
+type Layer struct {
+	// Name is the tap name ("stem", "layer1", ...).
+	Name string
+	// Channels is C of the [N, C, H, W] map.
+	Channels int64
+	// Stride is the map's downsampling factor relative to the input.
+	Stride int64
+}
+
+// Encoder maps images to named features. Calls are not safe for concurrent
+// use.
+type Encoder interface {
+	// Name is the architecture id ("convnet-s", "resnet18-cifar", ...).
+	Name() string
+	// Forward runs normalised images x [N, C, H, W] and returns the pooled
+	// embedding under Pooled plus every named layer asked for. The caller
+	// frees the returned tensors (method.Tensors.Drop).
+	Forward(x *ts.Tensor, train bool, layers ...string) (method.Tensors, error)
+	// Dim is the size D of the pooled embedding.
+	Dim() int64
+	// Layers lists the feature maps Forward can return.
+	Layers() []Layer
+	// VarStore holds the encoder's parameters and buffers (BN statistics).
+	VarStore() *nn.VarStore
+	// Copy returns an independent encoder of the same architecture with the
+	// same weights and buffers (the start of an EMA target).
+	Copy() (Encoder, error)
+}
