@@ -5,6 +5,7 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/DeviceType.h>
 #include <torch/version.h>
 
@@ -32,6 +33,10 @@ int selfsup_cuda_device_count(void) {
   }
   return static_cast<int>(at::getNumGPUs());
 }
+
+int selfsup_grad_enabled(void) { return c10::GradMode::is_enabled() ? 1 : 0; }
+
+void selfsup_set_grad_enabled(int on) { c10::GradMode::set_enabled(on != 0); }
 
 char *selfsup_torch_version(void) { return dup(TORCH_VERSION); }
 

@@ -23,6 +23,21 @@ func SetThreads(n int) { C.selfsup_set_num_threads(C.int(n)) }
 // Threads reports the number of intra-op threads libtorch uses.
 func Threads() int { return int(C.selfsup_get_num_threads()) }
 
+// GradEnabled reports autograd's grad mode on the calling OS thread. (gotch's
+// ts.GradSetEnabled misreads the previous mode, so it cannot be used to save
+// and restore it.)
+func GradEnabled() bool { return C.selfsup_grad_enabled() != 0 }
+
+// SetGradEnabled sets autograd's grad mode on the calling OS thread; pin the
+// goroutine (runtime.LockOSThread) around the work it applies to.
+func SetGradEnabled(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.selfsup_set_grad_enabled(v)
+}
+
 // CUDADevices reports how many CUDA devices libtorch sees (0 on a CPU build).
 func CUDADevices() int { return int(C.selfsup_cuda_device_count()) }
 

@@ -10,6 +10,9 @@ void selfsup_manual_seed(uint64_t seed);
 void selfsup_set_num_threads(int n);
 int selfsup_get_num_threads(void);
 int selfsup_cuda_device_count(void);
+// Autograd's grad mode of the calling OS thread.
+int selfsup_grad_enabled(void);
+void selfsup_set_grad_enabled(int on);
 // The returned strings are malloc'd; the caller frees them.
 char *selfsup_torch_version(void);
 char *selfsup_torch_config(void);

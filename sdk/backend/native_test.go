@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -39,5 +40,21 @@ func TestConfigureThreads(t *testing.T) {
 		if got := ConfigureThreads(c.n); got != c.want {
 			t.Errorf("ConfigureThreads(%d) with OMP_NUM_THREADS=%q = %d, want %d", c.n, c.env, got, c.want)
 		}
+	}
+}
+
+func TestGradMode(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if !GradEnabled() {
+		t.Fatal("grad mode off on a fresh thread")
+	}
+	SetGradEnabled(false)
+	if GradEnabled() {
+		t.Error("SetGradEnabled(false) had no effect")
+	}
+	SetGradEnabled(true)
+	if !GradEnabled() {
+		t.Error("SetGradEnabled(true) had no effect")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 )
 
 func TestRoundTrips(t *testing.T) {
@@ -155,5 +156,36 @@ func TestParseDevice(t *testing.T) {
 		if err == nil && DeviceName(d) != c.want {
 			t.Errorf("ParseDevice(%q) = %s, want %s", c.in, DeviceName(d), c.want)
 		}
+	}
+}
+
+// TestNoGradPinned: in-place updates of a leaf that requires grad are legal
+// only with autograd off; run many from fresh goroutines (which may land on
+// any OS thread) to catch grad mode leaking across threads.
+func TestNoGradPinned(t *testing.T) {
+	x, err := FromFloat64([]float64{1, 2, 3}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.MustDrop()
+	x.MustRequiresGrad_(true)
+	done := make(chan error)
+	for range 50 {
+		go func() {
+			var err error
+			NoGrad(func() {
+				y := x.MustMulScalar(ts.FloatScalar(0), false)
+				x.MustAdd_(y)
+				y.MustDrop()
+				err = ts.TorchErr()
+			})
+			done <- err
+		}()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := Float64s(x.MustDetach(false)); got[2] != 3 {
+		t.Errorf("x changed: %v", got)
 	}
 }
