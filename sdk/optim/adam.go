@@ -1,15 +1,11 @@
 package optim
 
 import (
-	"math"
-
-	"github.com/sugarme/gotch/ts"
-
-	"github.com/selfsup/selfsup/sdk/tensor"
+	"github.com/selfsup/selfsup/sdk/backend"
 )
 
 // adam is PyTorch's Adam (L2 decay added to the gradient) or, decoupled,
-// AdamW (p *= 1 - lr*wd before the Adam step).
+// AdamW (p *= 1 - lr*wd before the Adam step), run as one fused native call.
 type adam struct {
 	base
 	b1, b2, eps float64
@@ -18,46 +14,6 @@ type adam struct {
 
 func (a *adam) Step() error {
 	a.steps++
-	bc1 := 1 - math.Pow(a.b1, float64(a.steps))
-	bc2 := 1 - math.Pow(a.b2, float64(a.steps))
-	var err error
-	tensor.NoGrad(func() {
-		for i, p := range a.params {
-			wd := a.wd
-			if a.decoupled {
-				wd = 0
-			}
-			g := a.grad(p, wd)
-			if g == nil {
-				continue
-			}
-			if a.decoupled && a.wd != 0 && !p.NoDecay {
-				p.T.MustMulScalar_(ts.FloatScalar(1 - a.lr*a.wd))
-			}
-			m := a.slot("exp_avg", i)
-			v := a.slot("exp_avg_sq", i)
-			// m = b1*m + (1-b1)*g ; v = b2*v + (1-b2)*g*g
-			m.MustMulScalar_(ts.FloatScalar(a.b1))
-			gs := g.MustMulScalar(ts.FloatScalar(1-a.b1), false)
-			m.MustAdd_(gs)
-			gs.MustDrop()
-			v.MustMulScalar_(ts.FloatScalar(a.b2))
-			g2 := g.MustMul(g, false)
-			g2.MustMulScalar_(ts.FloatScalar(1 - a.b2))
-			v.MustAdd_(g2)
-			g2.MustDrop()
-			g.MustDrop()
-			// p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
-			denom := v.MustSqrt(false)
-			denom.MustDivScalar_(ts.FloatScalar(math.Sqrt(bc2)))
-			denom.MustAddScalar_(ts.FloatScalar(a.eps))
-			upd := m.MustDiv(denom, false)
-			upd.MustMulScalar_(ts.FloatScalar(a.lr / bc1))
-			p.T.MustSub_(upd)
-			upd.MustDrop()
-			denom.MustDrop()
-		}
-		err = ts.TorchErr()
-	})
-	return err
+	return backend.AdamStep(a.tensors(), a.slots("exp_avg"), a.slots("exp_avg_sq"), a.noDecay(),
+		a.lr, a.b1, a.b2, a.eps, a.wd, a.decoupled, a.steps)
 }

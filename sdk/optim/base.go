@@ -2,8 +2,11 @@ package optim
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/sdk/backend"
 )
 
 // base holds what every optimizer shares: parameters, learning rate, weight
@@ -12,44 +15,61 @@ type base struct {
 	params []Param
 	lr, wd float64
 	steps  int64
-	// slots[k][i] is state slot k (e.g. "exp_avg") of parameter i.
-	slots map[string][]*ts.Tensor
+	// state[k][i] is state slot k (e.g. "exp_avg") of parameter i.
+	state map[string][]*ts.Tensor
 }
 
 func (b *base) LR() float64      { return b.lr }
 func (b *base) SetLR(lr float64) { b.lr = lr }
 
 func (b *base) ZeroGrad() {
-	for _, p := range b.params {
-		p.T.ZeroGrad()
+	if err := backend.ZeroGrad(b.tensors()); err != nil {
+		panic(fmt.Sprintf("optim: zero grad: %v", err)) // only fails on corrupt handles
 	}
 }
 
-// slot returns state slot name of parameter i, creating it as zeros.
-func (b *base) slot(name string, i int) *ts.Tensor {
-	if b.slots == nil {
-		b.slots = map[string][]*ts.Tensor{}
+func (b *base) tensors() []*ts.Tensor {
+	out := make([]*ts.Tensor, len(b.params))
+	for i, p := range b.params {
+		out[i] = p.T
 	}
-	s, ok := b.slots[name]
+	return out
+}
+
+func (b *base) noDecay() []bool {
+	out := make([]bool, len(b.params))
+	for i, p := range b.params {
+		out[i] = p.NoDecay
+	}
+	return out
+}
+
+// slots returns state slot name for every parameter, made as zeros the
+// first time.
+func (b *base) slots(name string) []*ts.Tensor {
+	if b.state == nil {
+		b.state = map[string][]*ts.Tensor{}
+	}
+	s, ok := b.state[name]
 	if !ok {
 		s = make([]*ts.Tensor, len(b.params))
-		b.slots[name] = s
+		for i, p := range b.params {
+			s[i] = p.T.MustZerosLike(false)
+		}
+		b.state[name] = s
 	}
-	if s[i] == nil {
-		s[i] = b.params[i].T.MustZerosLike(false)
-	}
-	return s[i]
+	return s
 }
 
 func (b *base) State() (map[string]*ts.Tensor, int64, error) {
 	out := map[string]*ts.Tensor{}
-	for name, s := range b.slots {
+	for name, s := range b.state {
 		for i, t := range s {
-			if t != nil {
-				c := t.MustZerosLike(false)
-				c.Copy_(t)
-				out[name+"/"+b.params[i].Name] = c
+			c := t.MustZerosLike(false)
+			if err := backend.Copy([]*ts.Tensor{c}, []*ts.Tensor{t}); err != nil {
+				return nil, 0, err
 			}
+			out[name+"/"+b.params[i].Name] = c
 		}
 	}
 	return out, b.steps, nil
@@ -62,13 +82,7 @@ func (b *base) SetState(state map[string]*ts.Tensor, steps int64) error {
 		index[p.Name] = i
 	}
 	for key, t := range state {
-		var slot, param string
-		for j := 0; j < len(key); j++ {
-			if key[j] == '/' {
-				slot, param = key[:j], key[j+1:]
-				break
-			}
-		}
+		slot, param, _ := strings.Cut(key, "/")
 		i, ok := index[param]
 		if slot == "" || !ok {
 			return fmt.Errorf("optimizer state %q names no parameter of this model: was the checkpoint written for another architecture?", key)
@@ -77,36 +91,19 @@ func (b *base) SetState(state map[string]*ts.Tensor, steps int64) error {
 		if got := t.MustSize(); fmt.Sprint(got) != fmt.Sprint(want) {
 			return fmt.Errorf("optimizer state %q has shape %v, parameter has %v", key, got, want)
 		}
-		b.slot(slot, i).Copy_(t)
+		if err := backend.Copy([]*ts.Tensor{b.slots(slot)[i]}, []*ts.Tensor{t}); err != nil {
+			return err
+		}
 	}
 	b.steps = steps
 	return nil
 }
 
 func (b *base) Close() {
-	for _, s := range b.slots {
-		for i, t := range s {
-			if t != nil {
-				t.MustDrop()
-				s[i] = nil
-			}
+	for _, s := range b.state {
+		for _, t := range s {
+			t.MustDrop()
 		}
 	}
-	b.slots = nil
-}
-
-// grad returns the parameter's gradient with L2 weight decay added (a new
-// tensor the caller frees), or nil when the parameter has no gradient.
-func (b *base) grad(p Param, wd float64) *ts.Tensor {
-	g := p.T.MustGrad(false)
-	if !g.MustDefined() {
-		g.MustDrop()
-		return nil
-	}
-	if wd != 0 && !p.NoDecay {
-		d := p.T.MustMulScalar(ts.FloatScalar(wd), false)
-		g.MustAdd_(d)
-		d.MustDrop()
-	}
-	return g
+	b.state = nil
 }
