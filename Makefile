@@ -21,8 +21,10 @@ APT_PKGS := libtorch-dev libopenblas0-pthread dataset-fashion-mnist \
 APT_PROTO := protobuf-compiler
 
 PLUGINS := $(wildcard plugins/*/cmd/selfsup-*)
+# Example plugins and the binary name each builds to.
+EXAMPLE_PLUGINS := thirdparty-plugin:selfsup-vicreg
 
-.PHONY: all setup env build test test-short run bench proto lint doctor clean
+.PHONY: all setup env build test test-short run eval bench proto lint doctor clean
 
 all: build
 
@@ -44,6 +46,7 @@ build: setup
 	$(ENV) $(GO) build -o $(BIN)/selfsup ./hosts/selfsup
 	$(ENV) $(GO) build -o $(BIN)/selfsup-rl ./hosts/rl
 	@for p in $(PLUGINS); do echo "$(GO) build -o $(BIN)/$$(basename $$p) ./$$p"; $(ENV) $(GO) build -o $(BIN)/$$(basename $$p) ./$$p || exit 1; done
+	@for e in $(EXAMPLE_PLUGINS); do d=$${e%%:*}; b=$${e##*:}; echo "$(GO) build -o $(BIN)/$$b ./examples/$$d"; $(ENV) $(GO) build -o $(BIN)/$$b ./examples/$$d || exit 1; done
 
 test: setup build
 	$(ENV) $(GO) vet ./...
@@ -57,12 +60,27 @@ test-short: setup
 doctor: build
 	$(BIN)/selfsup doctor
 
+# run: the main job. Pre-trains convnet-s with the SimCLR plugin on
+# Fashion-MNIST (recipes/run.yaml), evaluates it next to the baselines, and
+# leaves the run folder in runs/make-run.
 run: build
 	$(BIN)/selfsup doctor
+	rm -rf runs/make-run
+	$(BIN)/selfsup pretrain --config recipes/run.yaml
 
+# eval: the full-data evaluation tests (raw pixels and random-init convnet-s
+# on all of Fashion-MNIST against the PyTorch reference's numbers).
+eval: setup
+	$(ENV) $(GO) test -tags full -run Full -count=1 -v -timeout 60m ./sdk/eval/
+
+# bench: benchmarks, written to docs/bench/ (not part of CI).
 bench: build
-	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 20000x ./envs/
-	$(ENV) $(GO) test -run '^$$' -bench . ./sdk/... 
+	@mkdir -p docs/bench
+	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 20000x ./envs/ | tee docs/bench/envs.txt
+	$(ENV) $(GO) test -run '^$$' -bench Step -benchtime 2000x ./sdk/plugin/ | tee docs/bench/plugin-step.txt
+	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 50x ./sdk/augment/ | tee docs/bench/augment.txt
+	$(ENV) $(GO) test -run '^$$' -bench ConvNetSStep -benchtime 10x ./sdk/encoder/ | tee docs/bench/encoder.txt
+	bash bench/step.sh
 
 proto:
 	@dpkg -s $(APT_PROTO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PROTO))

@@ -24,7 +24,12 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"doctor": {"check the installation: Go, gotch, libtorch, devices, BLAS, plugins, data", runDoctor},
+		"doctor":   {"check the installation: Go, gotch, libtorch, devices, BLAS, plugins, data", runDoctor},
+		"pretrain": {"pre-train an encoder with a method plugin, then evaluate it", runPretrain},
+		"eval":     {"evaluate a checkpoint's trunk: kNN, linear probe, alignment/uniformity, baselines", runEval},
+		"augment":  {"show augmentation recipes as a PNG grid, or print them as YAML", runAugment},
+		"export":   {"write a checkpoint's trunk as safetensors with PyTorch state_dict names", runExport},
+		"plugin":   {"list, lock and check method plugins (conformance kit)", runPlugin},
 	}
 }
 

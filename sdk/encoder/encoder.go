@@ -1,6 +1,14 @@
 // Package encoder holds the trunks a host trains: images in, named features
 // out. Encoders are plain gotch modules on an nn.VarStore; a host owns them,
-// their optimizer and their EMA target copies (see ema.go).
+// their optimizer and their EMA target copies (EMAUpdate, Momentum).
+//
+// New builds one by name (Names lists them): convnet-s (the Fashion-MNIST
+// reference trunk), resnet18-cifar, resnet18 and resnet50 (torchvision's
+// layout without the fc head). Every variable in an encoder's VarStore is
+// named as in the PyTorch module's state_dict ("0.weight",
+// "layer1.0.downsample.1.running_var", ...), BatchNorm's
+// num_batches_tracked included, so sdk/export can write a file that
+// PyTorch's load_state_dict(strict=True) accepts.
 package encoder
 
 import (
@@ -38,7 +46,8 @@ type Encoder interface {
 	Dim() int64
 	// Layers lists the feature maps Forward can return.
 	Layers() []Layer
-	// VarStore holds the encoder's parameters and buffers (BN statistics).
+	// VarStore holds the encoder's parameters and buffers (BN statistics),
+	// named as in the equivalent PyTorch module's state_dict.
 	VarStore() *nn.VarStore
 	// Copy returns an independent encoder of the same architecture with the
 	// same weights and buffers (the start of an EMA target).

@@ -3,6 +3,7 @@ package method
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Spec tells a host everything it must do for a method: which views to make
@@ -169,4 +170,21 @@ func (s Spec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MomentumAt is the EMA coefficient at step (0-based) of total steps: the
+// base Momentum for a Constant schedule; for Cosine it moves from Momentum to
+// FinalMomentum (default 1) along a half cosine, as BYOL and MoCo v3 do:
+// m = final − (final − base)(cos(π·step/total) + 1)/2. Steps past total
+// give the final value; total ≤ 0 gives the base.
+func (t Target) MomentumAt(step, total int64) float64 {
+	if t.Schedule != Cosine || total <= 0 {
+		return t.Momentum
+	}
+	final := t.FinalMomentum
+	if final == 0 {
+		final = 1
+	}
+	k := min(max(float64(step), 0), float64(total))
+	return final - (final-t.Momentum)*(math.Cos(math.Pi*k/float64(total))+1)/2
 }

@@ -44,6 +44,16 @@ func Params(vs *nn.VarStore) []Param {
 	return ps
 }
 
+// DecayAll clears NoDecay on every parameter of ps (in place) and returns
+// ps: weight decay then applies to biases and normalisation weights too, as
+// in torch.optim.Adam(model.parameters(), weight_decay=wd).
+func DecayAll(ps []Param) []Param {
+	for i := range ps {
+		ps[i].NoDecay = false
+	}
+	return ps
+}
+
 // Optimizer updates parameters from their gradients.
 type Optimizer interface {
 	// Step applies one update from the parameters' current gradients.

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+// newLogger logs for people on a terminal and as JSON lines elsewhere.
+func newLogger(w io.Writer) zerolog.Logger {
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}).Level(logLevel()).With().Timestamp().Logger()
+	}
+	return zerolog.New(w).Level(logLevel()).With().Timestamp().Logger()
+}
+
+// logLevel is info, or what SELFSUP_LOG_LEVEL says (debug shows the plugin
+// transport's lines too).
+func logLevel() zerolog.Level {
+	if l, err := zerolog.ParseLevel(os.Getenv("SELFSUP_LOG_LEVEL")); err == nil && l != zerolog.NoLevel {
+		return l
+	}
+	return zerolog.InfoLevel
+}
+
+// kvFlags collects repeated KEY=VALUE flags; values that parse as numbers or
+// booleans become numbers or booleans.
+type kvFlags map[string]any
+
+func (k *kvFlags) String() string {
+	if k == nil || *k == nil {
+		return ""
+	}
+	var parts []string
+	for key, v := range *k {
+		parts = append(parts, fmt.Sprintf("%s=%v", key, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (k *kvFlags) Set(s string) error {
+	key, val, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if *k == nil {
+		*k = kvFlags{}
+	}
+	if f, err := strconv.ParseFloat(val, 64); err == nil {
+		(*k)[key] = f
+	} else if b, err := strconv.ParseBool(val); err == nil {
+		(*k)[key] = b
+	} else {
+		(*k)[key] = val
+	}
+	return nil
+}
+
+// parseArgs parses flags that may come before or after the positional
+// arguments (selfsup export CKPT --out x) and returns the positionals.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,93 @@
+// Package train is selfsup's pre-training loop, driven only by a method's
+// Spec: views from the augmenter, the trunk (and its EMA target) on them,
+// the method's step on the features, back-propagation of the method's
+// feature gradients into the trunk, the trunk's optimizer and schedule,
+// metrics, plots and checkpoints that resume exactly.
+package train
+
+import (
+	"fmt"
+
+	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/optim"
+)
+
+// Config is one pre-training run. It is the "train" part of a recipe file;
+// zero values take the defaults noted.
+type Config struct {
+	// Encoder is the trunk architecture (see encoder.Names).
+	Encoder string `json:"encoder" yaml:"encoder"`
+	// BatchSize is images per step (default 256).
+	BatchSize int `json:"batch_size" yaml:"batch_size"`
+	// Epochs of the training set; Steps, when set, overrides it.
+	Epochs float64 `json:"epochs" yaml:"epochs"`
+	Steps  int64   `json:"steps,omitempty" yaml:"steps,omitempty"`
+	// Optimizer of the trunk (default Adam lr 1e-3, wd 1e-6).
+	Optimizer optim.Config `json:"optimizer" yaml:"optimizer"`
+	// WarmupEpochs of linear learning-rate warm-up; Cosine decays after it.
+	WarmupEpochs float64 `json:"warmup_epochs,omitempty" yaml:"warmup_epochs,omitempty"`
+	Cosine       bool    `json:"cosine,omitempty" yaml:"cosine,omitempty"`
+	// Method overrides the method's default hyper-parameters.
+	Method method.Params `json:"method,omitempty" yaml:"method,omitempty"`
+	// Seed makes the run reproducible: same seed, same CPU result.
+	Seed uint64 `json:"seed" yaml:"seed"`
+	// Device is cpu, cuda, cuda:N or auto.
+	Device string `json:"device,omitempty" yaml:"device,omitempty"`
+	// Out is the run folder: metrics.jsonl, loss.png, checkpoints.
+	Out string `json:"out" yaml:"out"`
+	// CheckpointEvery writes a checkpoint every so many steps (0: at the
+	// end of each epoch and of the run).
+	CheckpointEvery int64 `json:"checkpoint_every,omitempty" yaml:"checkpoint_every,omitempty"`
+	// LogEvery writes a metrics line every so many steps (default 1).
+	LogEvery int64 `json:"log_every,omitempty" yaml:"log_every,omitempty"`
+}
+
+// WithDefaults fills unset fields.
+func (c Config) WithDefaults() Config {
+	if c.Encoder == "" {
+		c.Encoder = "convnet-s"
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 256
+	}
+	if c.Epochs == 0 && c.Steps == 0 {
+		c.Epochs = 1
+	}
+	if c.Optimizer.Name == "" {
+		c.Optimizer.Name = "adam"
+	}
+	if c.Optimizer.LR == 0 {
+		c.Optimizer.LR = 1e-3
+		if c.Optimizer.Name == "adam" && c.Optimizer.WeightDecay == 0 {
+			c.Optimizer.WeightDecay = 1e-6
+		}
+	}
+	if c.Device == "" {
+		c.Device = "cpu"
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = 1
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize < 2:
+		return fmt.Errorf("batch size %d: contrastive methods need at least 2 images per step", c.BatchSize)
+	case c.Epochs < 0 || c.Steps < 0:
+		return fmt.Errorf("negative training length (epochs %v, steps %d)", c.Epochs, c.Steps)
+	case c.Out == "":
+		return fmt.Errorf("no run folder: set out (--out DIR)")
+	}
+	return nil
+}
+
+// totalSteps is the run's length in steps for a data set of n images.
+func (c Config) totalSteps(stepsPerEpoch int) int64 {
+	if c.Steps > 0 {
+		return c.Steps
+	}
+	return int64(c.Epochs*float64(stepsPerEpoch) + 0.5)
+}

@@ -1,0 +1,401 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/sdk/augment"
+	"github.com/selfsup/selfsup/sdk/backend"
+	"github.com/selfsup/selfsup/sdk/data"
+	"github.com/selfsup/selfsup/sdk/encoder"
+	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/optim"
+	"github.com/selfsup/selfsup/sdk/tensor"
+)
+
+// Trainer pre-trains a trunk with one method. It is driven only by the
+// method's Spec. A Trainer is for one goroutine, and that goroutine must be
+// pinned to its OS thread while it uses the Trainer (Run does this).
+type Trainer struct {
+	cfg     Config
+	spec    method.Spec
+	ds      *data.Dataset
+	dev     gotch.Device
+	trunk   encoder.Encoder
+	target  encoder.Encoder // nil without Spec.Target
+	m       method.Method
+	aug     *augment.Pipeline
+	opt     optim.Optimizer
+	sched   optim.Schedule
+	sampler *data.Sampler
+	log     zerolog.Logger
+
+	total   int64 // planned steps
+	perEp   int   // steps per epoch
+	step    int64 // steps done
+	pix     []uint8
+	labels  []int
+	history []Record
+}
+
+// Options are what a Trainer is built from besides its Config.
+type Options struct {
+	// Data is the training set.
+	Data *data.Dataset
+	// Method is the objective, in process or a plugin; New sets it up.
+	Method method.Method
+	// Recipes override built-in augmentation recipes by name.
+	Recipes map[string]augment.Recipe
+	// Log receives progress and diagnostics.
+	Log zerolog.Logger
+}
+
+// Record is one line of metrics.jsonl.
+type Record struct {
+	Step     int64              `json:"step"`
+	Epoch    float64            `json:"epoch"`
+	Loss     float64            `json:"loss"`
+	LR       float64            `json:"lr"`
+	Momentum float64            `json:"momentum,omitempty"`
+	StepSec  float64            `json:"step_s"`
+	Metrics  map[string]float64 `json:"metrics,omitempty"`
+}
+
+// New builds the trunk, its EMA target, the augmentation pipeline and the
+// optimizer from cfg and the method's Spec, and sets the method up.
+func New(ctx context.Context, cfg Config, o Options) (*Trainer, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Data == nil || o.Data.Len() == 0 {
+		return nil, errors.New("train: no training data")
+	}
+	if o.Method == nil {
+		return nil, errors.New("train: no method")
+	}
+	spec := o.Method.Spec()
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("train: method %s: %w", spec.Name, err)
+	}
+	dev, err := tensor.ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{cfg: cfg, spec: spec, ds: o.Data, dev: dev, m: o.Method, log: o.Log}
+	tensor.Pinned(func() { err = t.build(ctx, o) })
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Trainer) build(ctx context.Context, o Options) error {
+	cfg := t.cfg
+	backend.ManualSeed(cfg.Seed)
+	var err error
+	if t.trunk, err = encoder.New(cfg.Encoder, int64(t.ds.C), t.dev); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if t.spec.Target != nil {
+		if t.target, err = t.trunk.Copy(); err != nil {
+			return fmt.Errorf("train: EMA target of %s: %w", cfg.Encoder, err)
+		}
+	}
+	if t.ds.H != t.ds.W {
+		return fmt.Errorf("train: images of %dx%d; square images only (resize the folder on load)", t.ds.H, t.ds.W)
+	}
+	if t.aug, err = augment.FromSpec(t.spec, augment.SpecOptions{Size: t.ds.H, Channels: t.ds.C, Recipes: o.Recipes}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.sampler, err = data.NewSampler(t.ds.Len(), data.SamplerOptions{BatchSize: cfg.BatchSize, DropLast: true, Shuffle: true, Seed: cfg.Seed})
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.perEp = t.sampler.BatchesPerEpoch()
+	t.total = cfg.totalSteps(t.perEp)
+	if t.total <= 0 {
+		return fmt.Errorf("train: %v epochs of %d steps is no training", cfg.Epochs, t.perEp)
+	}
+	t.sched = optim.Schedule{Base: cfg.Optimizer.LR, Warmup: int64(cfg.WarmupEpochs * float64(t.perEp)), Total: t.total, Cosine: cfg.Cosine}
+	if t.opt, err = optim.New(cfg.Optimizer, optim.Params(t.trunk.VarStore())); err != nil {
+		return fmt.Errorf("train: trunk optimizer: %w", err)
+	}
+	dims, err := t.featureDims()
+	if err != nil {
+		return err
+	}
+	if _, err := t.m.Setup(ctx, method.SetupRequest{
+		FeatureDims: dims, Config: cfg.Method, NumSamples: int64(t.ds.Len()),
+		TotalSteps: t.total, Device: tensor.DeviceName(t.dev), Seed: int64(cfg.Seed),
+	}); err != nil {
+		return fmt.Errorf("train: set up method %s: %w", t.spec.Name, err)
+	}
+	return nil
+}
+
+// featureDims gives the method the per-sample shape of every tap.
+func (t *Trainer) featureDims() (map[string][]int64, error) {
+	dims := map[string][]int64{}
+	layers := map[string]encoder.Layer{}
+	for _, l := range t.trunk.Layers() {
+		layers[l.Name] = l
+	}
+	for _, tap := range t.spec.EffectiveTaps() {
+		switch tap.Kind {
+		case method.Pooled:
+			dims[tap.Name] = []int64{t.trunk.Dim()}
+		case method.Layer, method.Patches:
+			for _, name := range tap.Layers {
+				l, ok := layers[name]
+				if !ok {
+					return nil, fmt.Errorf("train: method %s taps layer %q, which %s lacks", t.spec.Name, name, t.trunk.Name())
+				}
+				key := tap.Name + "." + name
+				if tap.Kind == method.Patches {
+					dims[key] = []int64{l.Channels}
+				} else {
+					side := (int64(t.ds.H) + l.Stride - 1) / l.Stride
+					dims[key] = []int64{l.Channels, side, side}
+				}
+			}
+		}
+	}
+	return dims, nil
+}
+
+// TotalSteps is the planned length of the run.
+func (t *Trainer) TotalSteps() int64 { return t.total }
+
+// StepsDone is the number of steps trained so far.
+func (t *Trainer) StepsDone() int64 { return t.step }
+
+// Trunk is the encoder being trained.
+func (t *Trainer) Trunk() encoder.Encoder { return t.trunk }
+
+// History returns the metric records of this process's steps.
+func (t *Trainer) History() []Record { return t.history }
+
+// Close frees the trunk, the target, the optimizer state and the method.
+func (t *Trainer) Close() error {
+	if t.opt != nil {
+		t.opt.Close()
+	}
+	var err error
+	if t.m != nil {
+		err = t.m.Close()
+	}
+	return err
+}
+
+// Step trains one batch and returns its record. Pin the calling goroutine to
+// its OS thread (tensor.Pinned) around Step.
+func (t *Trainer) Step(ctx context.Context) (Record, error) {
+	start := time.Now()
+	b := t.sampler.Next()
+	var err error
+	t.pix, t.labels, err = t.ds.Batch(b.Indices, t.pix[:0], t.labels[:0])
+	if err != nil {
+		return Record{}, err
+	}
+	s := tensor.NewScope()
+	defer s.Close()
+	// Each step reseeds libtorch from (seed, step), so a resumed run draws
+	// exactly what an uninterrupted one would.
+	backend.ManualSeed(t.cfg.Seed*1_000_003 + uint64(t.step))
+	imgs8, err := tensor.FromUint8(t.pix, int64(len(b.Indices)), int64(t.ds.C), int64(t.ds.H), int64(t.ds.W))
+	if err != nil {
+		return Record{}, err
+	}
+	s.T(imgs8)
+	imgs := imgs8
+	if t.dev.IsCuda() {
+		imgs = s.T(imgs8.MustTo(t.dev, false))
+	}
+	views, err := t.aug.Augment(ctx, augment.Request{Images: imgs, Seed: t.cfg.Seed, Step: uint64(t.step)})
+	if err != nil {
+		return Record{}, fmt.Errorf("train: augment: %w", err)
+	}
+	defer views.Drop()
+
+	req := method.StepRequest{Step: t.step, Train: true, Features: method.Tensors{}, Labels: method.Tensors{}}
+	online := method.Tensors{} // features with their trunk graph, by key
+	momentum := 0.0
+	if t.spec.Target != nil {
+		momentum = t.spec.Target.MomentumAt(t.step, t.total)
+	}
+	patchIdx := t.patchIndices(len(b.Indices))
+	for _, v := range t.spec.Views {
+		view, ok := views.View(v.Name)
+		if !ok {
+			return Record{}, fmt.Errorf("train: augmenter made no view %q", v.Name)
+		}
+		for name, l := range view.Labels {
+			req.Labels[v.Name+"/"+name] = l
+		}
+		if v.Online {
+			feats, err := t.trunk.Forward(view.Images, true, t.layersWanted()...)
+			if err != nil {
+				return Record{}, fmt.Errorf("train: trunk on view %s: %w", v.Name, err)
+			}
+			for _, x := range feats {
+				s.T(x)
+			}
+			if err := t.tap(s, v.Name, false, feats, patchIdx, online, req.Features); err != nil {
+				return Record{}, err
+			}
+		}
+		if v.Target {
+			var feats method.Tensors
+			tensor.NoGrad(func() { feats, err = t.target.Forward(view.Images, true, t.layersWanted()...) })
+			if err != nil {
+				return Record{}, fmt.Errorf("train: target on view %s: %w", v.Name, err)
+			}
+			for _, x := range feats {
+				s.T(x)
+			}
+			if err := t.tap(s, v.Name, true, feats, patchIdx, nil, req.Features); err != nil {
+				return Record{}, err
+			}
+		}
+	}
+	if t.spec.SampleIDs {
+		ids := make([]int64, len(b.Indices))
+		for i, j := range b.Indices {
+			ids[i] = int64(j)
+		}
+		req.SampleIDs = s.T(must(tensor.FromInt64(ids, int64(len(ids)))))
+	}
+	resp, err := t.m.Step(ctx, req)
+	if err != nil {
+		return Record{}, fmt.Errorf("train: method %s step %d: %w", t.spec.Name, t.step, err)
+	}
+	defer resp.Grads.Drop()
+	if math.IsNaN(resp.Loss) || math.IsInf(resp.Loss, 0) {
+		return Record{}, fmt.Errorf("train: method %s returned loss %v at step %d: lower the learning rate or check the data", t.spec.Name, resp.Loss, t.step)
+	}
+
+	// Back-propagate the method's feature gradients into the trunk:
+	// d/dθ Σ_k <f_k(θ), g_k> = Σ_k J_kᵀ g_k.
+	lr := t.sched.At(t.step)
+	t.opt.SetLR(lr)
+	t.opt.ZeroGrad()
+	var surrogate *ts.Tensor
+	for key, f := range online {
+		g, ok := resp.Grads[key]
+		if !ok {
+			return Record{}, fmt.Errorf("train: method %s returned no gradient for feature %q", t.spec.Name, key)
+		}
+		if g.DType() != f.DType() {
+			g = s.T(g.MustTotype(f.DType(), false))
+		}
+		term := s.T(s.T(f.MustMul(g, false)).MustSum(f.DType(), false))
+		if surrogate == nil {
+			surrogate = term
+		} else {
+			surrogate = s.T(surrogate.MustAdd(term, false))
+		}
+	}
+	if surrogate != nil {
+		if err := surrogate.Backward(); err != nil {
+			return Record{}, fmt.Errorf("train: backward: %w", err)
+		}
+		if err := t.opt.Step(); err != nil {
+			return Record{}, fmt.Errorf("train: optimizer: %w", err)
+		}
+	}
+	if t.target != nil {
+		if err := encoder.EMAUpdate(t.target, t.trunk, momentum); err != nil {
+			return Record{}, fmt.Errorf("train: EMA target: %w", err)
+		}
+	}
+	t.step++
+	rec := Record{
+		Step: t.step, Epoch: float64(t.step) / float64(t.perEp), Loss: resp.Loss, LR: lr,
+		Momentum: momentum, StepSec: time.Since(start).Seconds(), Metrics: resp.Metrics,
+	}
+	t.history = append(t.history, rec)
+	return rec, nil
+}
+
+// layersWanted are the trunk layers the Spec's taps read.
+func (t *Trainer) layersWanted() []string {
+	var out []string
+	for _, tap := range t.spec.EffectiveTaps() {
+		out = append(out, tap.Layers...)
+	}
+	return out
+}
+
+// patchIndices draws, per patch tap layer, the flat positions sampled in
+// every image this step — the same for every view, as PatchNCE needs.
+func (t *Trainer) patchIndices(n int) map[string][]int64 {
+	out := map[string][]int64{}
+	g := newStepRand(t.cfg.Seed, uint64(t.step))
+	for _, tap := range t.spec.EffectiveTaps() {
+		if tap.Kind != method.Patches {
+			continue
+		}
+		for _, l := range t.trunk.Layers() {
+			for _, name := range tap.Layers {
+				if l.Name != name {
+					continue
+				}
+				side := (int64(t.ds.H) + l.Stride - 1) / l.Stride
+				out[tap.Name+"."+name] = g.sample(int(side*side), tap.Patches)
+			}
+		}
+	}
+	return out
+}
+
+// tap turns a view's trunk outputs into the method's features. Online taps
+// also go to online (with their graph); the method gets detached aliases.
+func (t *Trainer) tap(s *tensor.Scope, view string, target bool, feats method.Tensors, patchIdx map[string][]int64, online, out method.Tensors) error {
+	put := func(key string, x *ts.Tensor) {
+		k := method.FeatureKey(view, key, target)
+		if online != nil {
+			online[k] = x
+		}
+		out[k] = s.T(x.MustDetach(false))
+	}
+	for _, tap := range t.spec.EffectiveTaps() {
+		switch tap.Kind {
+		case method.Pooled:
+			put(tap.Name, feats[encoder.Pooled])
+		case method.Layer:
+			for _, l := range tap.Layers {
+				put(tap.Name+"."+l, feats[l])
+			}
+		case method.Patches:
+			for _, l := range tap.Layers {
+				key := tap.Name + "." + l
+				x := feats[l]
+				size := x.MustSize()                                                              // N, C, H, W
+				flat := s.T(s.T(x.MustFlatten(2, 3, false)).MustPermute([]int64{0, 2, 1}, false)) // N, HW, C
+				idx := s.T(must(tensor.FromInt64(patchIdx[key], int64(len(patchIdx[key])))))
+				if t.dev.IsCuda() {
+					idx = s.T(idx.MustTo(t.dev, false))
+				}
+				picked := s.T(flat.MustIndexSelect(1, idx, false)) // N, P, C
+				put(key, s.T(picked.MustReshape([]int64{-1, size[1]}, false)))
+			}
+		}
+	}
+	return nil
+}
+
+func must(x *ts.Tensor, err error) *ts.Tensor {
+	if err != nil {
+		panic(err)
+	}
+	return x
+}

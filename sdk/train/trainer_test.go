@@ -1,0 +1,233 @@
+package train
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/sdk/data"
+	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/safetensors"
+	"github.com/selfsup/selfsup/sdk/tensor"
+)
+
+// pullMethod is a minimal method for testing the loop: loss = mean squared
+// distance between the online view's features and the other view's (online
+// or EMA target) features, with a step counter as its state.
+type pullMethod struct {
+	target bool
+	steps  int64
+}
+
+func (p *pullMethod) Spec() method.Spec {
+	s := method.Spec{Name: "pull", Views: []method.View{
+		{Name: "v1", Recipe: "simclr", Online: true},
+		{Name: "v2", Recipe: "simclr", Online: !p.target, Target: p.target},
+	}}
+	if p.target {
+		s.Target = &method.Target{Momentum: 0.9, Schedule: method.Cosine}
+	}
+	return s
+}
+
+func (p *pullMethod) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
+	if d := req.FeatureDims["pooled"]; len(d) != 1 || d[0] != 128 {
+		return method.SetupResponse{}, fmt.Errorf("feature dims %v", req.FeatureDims)
+	}
+	return method.SetupResponse{}, nil
+}
+
+func (p *pullMethod) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
+	return method.LossOutput{}, fmt.Errorf("not used")
+}
+
+func (p *pullMethod) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
+	k2 := method.FeatureKey("v2", "pooled", p.target)
+	a, b := req.Features["v1/pooled"], req.Features[k2]
+	d := a.MustSub(b, false)
+	loss := d.MustSquare(false).MustMean(a.DType(), true).Float64Values(true)[0]
+	n := float64(tensor.Numel(a.MustSize()))
+	g1 := d.MustMulScalar(ts.FloatScalar(2/n), false)
+	grads := method.Tensors{"v1/pooled": g1}
+	if !p.target {
+		grads["v2/pooled"] = d.MustMulScalar(ts.FloatScalar(-2/n), false)
+	}
+	d.MustDrop()
+	if req.Train {
+		p.steps++
+	}
+	return method.StepResponse{Loss: loss, Grads: grads, Metrics: map[string]float64{"steps": float64(p.steps)}}, nil
+}
+
+func (p *pullMethod) Save(ctx context.Context) ([]byte, error) {
+	return binary.LittleEndian.AppendUint64(nil, uint64(p.steps)), nil
+}
+
+func (p *pullMethod) Load(ctx context.Context, b []byte) error {
+	if len(b) != 8 {
+		return fmt.Errorf("state of %d bytes", len(b))
+	}
+	p.steps = int64(binary.LittleEndian.Uint64(b))
+	return nil
+}
+
+func (p *pullMethod) Close() error { return nil }
+
+func smallData(t *testing.T) *data.Dataset {
+	t.Helper()
+	ds, err := data.LoadFashionMNIST("", data.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ds.Head(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+func newTrainer(t *testing.T, ds *data.Dataset, target bool, out string, steps int64) (*Trainer, *pullMethod) {
+	t.Helper()
+	m := &pullMethod{target: target}
+	tr, err := New(context.Background(), Config{BatchSize: 32, Steps: steps, Seed: 7, Out: out, LogEvery: 1}, Options{Data: ds, Method: m, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, m
+}
+
+func trunkBytes(t *testing.T, tr *Trainer) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for name, v := range tr.Trunk().VarStore().Variables() {
+		x := v
+		b, err := tensor.AppendBytes(nil, &x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b
+	}
+	return out
+}
+
+func TestStepsLowerLossAndChangeTrunk(t *testing.T) {
+	runtime.LockOSThread()
+	for _, target := range []bool{false, true} {
+		t.Run(fmt.Sprintf("target=%v", target), func(t *testing.T) {
+			runtime.LockOSThread()
+			tr, _ := newTrainer(t, smallData(t), target, t.TempDir(), 24)
+			defer tr.Close()
+			before := trunkBytes(t, tr)
+			var first, last float64
+			for i := range 24 {
+				rec, err := tr.Step(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i < 4 {
+					first += rec.Loss / 4
+				}
+				if i >= 20 {
+					last += rec.Loss / 4
+				}
+			}
+			after := trunkBytes(t, tr)
+			changed := 0
+			for k := range before {
+				if string(before[k]) != string(after[k]) {
+					changed++
+				}
+			}
+			if changed == 0 {
+				t.Error("no trunk tensor changed")
+			}
+			if !(last < first) {
+				t.Errorf("loss did not fall: %.5f -> %.5f", first, last)
+			}
+		})
+	}
+}
+
+// TestResumeIsExact: 6 steps straight, or 3 steps + checkpoint + a fresh
+// trainer resumed from it + 3 steps, end with bit-identical trunk weights.
+func TestResumeIsExact(t *testing.T) {
+	runtime.LockOSThread()
+	ds := smallData(t)
+	ctx := context.Background()
+
+	straight, _ := newTrainer(t, ds, true, t.TempDir(), 6)
+	defer straight.Close()
+	if err := straight.Run(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+
+	out := t.TempDir()
+	first, _ := newTrainer(t, ds, true, out, 6)
+	for range 3 {
+		if _, err := first.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ckpt := filepath.Join(out, CheckpointFile)
+	if err := first.Save(ctx, ckpt); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	second, m := newTrainer(t, ds, true, out, 6)
+	defer second.Close()
+	if err := second.Resume(ctx, ckpt); err != nil {
+		t.Fatal(err)
+	}
+	if m.steps != 3 || second.StepsDone() != 3 {
+		t.Fatalf("resumed at step %d with method state %d, want 3 and 3", second.StepsDone(), m.steps)
+	}
+	if err := second.Run(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a, b := trunkBytes(t, straight), trunkBytes(t, second)
+	for k := range a {
+		if string(a[k]) != string(b[k]) {
+			t.Errorf("trunk tensor %s differs after resume", k)
+		}
+	}
+	// The run folder has what a person looks at.
+	for _, f := range []string{MetricsFile, CheckpointFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("run folder lacks %s: %v", f, err)
+		}
+	}
+	enc, ck, err := LoadTrunk(ckpt, gotch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Method != "pull" || ck.Step != 6 || ck.Encoder != "convnet-s" {
+		t.Errorf("checkpoint info %+v", ck)
+	}
+	for name, v := range enc.VarStore().Variables() {
+		x := v
+		got, _ := tensor.AppendBytes(nil, &x)
+		if string(got) != string(b[name]) {
+			t.Errorf("LoadTrunk: %s differs from the trained trunk", name)
+		}
+	}
+	tensors, meta, err := safetensors.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range tensors {
+		x.MustDrop()
+	}
+	if _, ok := meta["selfsup"]; !ok {
+		t.Error("checkpoint lacks its selfsup metadata")
+	}
+}
