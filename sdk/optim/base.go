@@ -28,13 +28,7 @@ func (b *base) ZeroGrad() {
 	}
 }
 
-func (b *base) tensors() []*ts.Tensor {
-	out := make([]*ts.Tensor, len(b.params))
-	for i, p := range b.params {
-		out[i] = p.T
-	}
-	return out
-}
+func (b *base) tensors() []*ts.Tensor { return Tensors(b.params) }
 
 func (b *base) noDecay() []bool {
 	out := make([]bool, len(b.params))

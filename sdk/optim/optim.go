@@ -122,3 +122,12 @@ func New(cfg Config, params []Param) (Optimizer, error) {
 	}
 	return nil, fmt.Errorf("unknown optimizer %q: use adam, adamw, sgd or lars", cfg.Name)
 }
+
+// Tensors returns the parameters' tensors, in order.
+func Tensors(ps []Param) []*ts.Tensor {
+	out := make([]*ts.Tensor, len(ps))
+	for i, p := range ps {
+		out[i] = p.T
+	}
+	return out
+}
