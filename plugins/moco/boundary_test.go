@@ -69,7 +69,7 @@ func TestCURLGradientsMeetInTrunk(t *testing.T) {
 	})
 	dim := trunk.Dim()
 	wq := s.T(must(nn.Uniform(nn.NewRand(99), -1, 1, gotch.CPU, dim, 1))) // the "critic"
-	critic := func(fa *ts.Tensor) *ts.Tensor { // mean((f·w_q − 1)²)
+	critic := func(fa *ts.Tensor) *ts.Tensor {                            // mean((f·w_q − 1)²)
 		q := s.T(fa.MustMm(wq, false))
 		d := s.T(q.MustSubScalar(ts.FloatScalar(1), false))
 		return s.T(s.T(d.MustSquare(false)).MustMean(gotch.Float, false))
@@ -104,7 +104,7 @@ func TestCURLGradientsMeetInTrunk(t *testing.T) {
 		}
 		fa := s.T(out[encoder.Pooled])
 		resp, err := m.Step(ctx, method.StepRequest{Train: true, Features: method.Tensors{
-			method.FeatureKey("anchor", "pooled", false):   s.T(fa.MustDetach(false)),
+			method.FeatureKey("anchor", "pooled", false):  s.T(fa.MustDetach(false)),
 			method.FeatureKey("positive", "pooled", true): fp,
 		}})
 		if err != nil {
