@@ -9,8 +9,17 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/selfsup/selfsup/plugins/barlowtwins"
+	"github.com/selfsup/selfsup/plugins/byol"
+	"github.com/selfsup/selfsup/plugins/contrastive"
+	"github.com/selfsup/selfsup/plugins/dino"
+	"github.com/selfsup/selfsup/plugins/instdisc"
+	"github.com/selfsup/selfsup/plugins/invaspread"
 	"github.com/selfsup/selfsup/plugins/moco"
+	"github.com/selfsup/selfsup/plugins/pixpro"
 	"github.com/selfsup/selfsup/plugins/simclr"
+	"github.com/selfsup/selfsup/plugins/simclrv2"
+	"github.com/selfsup/selfsup/plugins/swav"
 	"github.com/selfsup/selfsup/sdk/method"
 )
 
@@ -20,6 +29,15 @@ func Builtin() []method.Constructor {
 	for _, family := range [][]method.Constructor{
 		simclr.Constructors(),
 		moco.Constructors(),
+		instdisc.Constructors(),
+		swav.Constructors(),
+		dino.Constructors(),
+		pixpro.Constructors(),
+		contrastive.Constructors(),
+		byol.Constructors(),
+		barlowtwins.Constructors(),
+		invaspread.Constructors(),
+		simclrv2.Constructors(),
 	} {
 		out = append(out, family...)
 	}

@@ -98,9 +98,11 @@ func statmRSS(t testing.TB) int64 {
 
 // TestMemoryFlat runs 300 forward/backward/SGD steps of convnet-s (batch 64,
 // two taps asked for each step) and checks that no gotch tensor handle
-// outlives its step and that resident memory grows by less than 4 MiB
-// between step 50 and step 300 (measured: under 1 MiB; one leaked block1
-// activation alone is 6.4 MiB).
+// outlives its step and that resident memory grows by less than 24 MiB
+// between step 50 and step 300 (measured: under 1 MiB on a quiet machine,
+// up to 16 MiB when other processes load both cores and libtorch's worker
+// threads spread over more malloc arenas; one leaked block1 activation a
+// step alone would add 1.6 GiB).
 //
 // The loop runs on one locked OS thread, as a host's training loop should:
 // libtorch's grad mode and OpenMP thread count are per OS thread, and
@@ -117,7 +119,7 @@ func TestMemoryFlat(t *testing.T) {
 	const (
 		steps  = 300
 		warmup = 50
-		bound  = 4 << 20
+		bound  = 24 << 20
 	)
 	backend.ManualSeed(4)
 	enc := newEnc(t, ConvNetS, 1)

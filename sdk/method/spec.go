@@ -23,7 +23,8 @@ type Spec struct {
 	// means one pooled tap named "pooled".
 	Taps []Tap `json:"taps,omitempty"`
 	// PseudoLabels are labels the augmenters make (e.g. "rotation",
-	// "permutation", "patch_position"), sent as int64 tensors.
+	// "permutation", "patch_position": int64 tensors) and "boxes" (each
+	// view's crop boxes, float32); see StepRequest.Labels.
 	PseudoLabels []string `json:"pseudo_labels,omitempty"`
 	// SampleIDs asks for the data-set index of every image (memory banks).
 	SampleIDs bool `json:"sample_ids,omitempty"`

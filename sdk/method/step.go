@@ -41,7 +41,10 @@ type StepRequest struct {
 	// are the host's values (the method must not free or modify them);
 	// the method returns the gradient for each of them.
 	Features Tensors
-	// Labels are pseudo-labels (int64) by the names of Spec.PseudoLabels.
+	// Labels are the augmenter's pseudo-labels, keyed "view/name": int64
+	// [N] labels (e.g. "v1/rotation"), and, when Spec.PseudoLabels lists
+	// "boxes", each view's crop boxes "view/boxes", float32 [N, 4] x0, y0,
+	// x1, y1 in the original image's pixels (a flipped view has x0 > x1).
 	Labels Tensors
 	// SampleIDs are the data-set indices of the batch's images (int64 [N]),
 	// when Spec.SampleIDs.

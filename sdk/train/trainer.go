@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -105,16 +106,8 @@ func (t *Trainer) build(ctx context.Context, o Options) error {
 	if t.trunk, err = encoder.New(cfg.Encoder, int64(t.ds.C), t.dev); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if t.spec.Target != nil {
-		if t.target, err = t.trunk.Copy(); err != nil {
-			return fmt.Errorf("train: EMA target of %s: %w", cfg.Encoder, err)
-		}
-	}
 	if t.ds.H != t.ds.W {
 		return fmt.Errorf("train: images of %dx%d; square images only (resize the folder on load)", t.ds.H, t.ds.W)
-	}
-	if t.aug, err = augment.FromSpec(t.spec, augment.SpecOptions{Size: t.ds.H, Channels: t.ds.C, Recipes: o.Recipes}); err != nil {
-		return fmt.Errorf("train: %w", err)
 	}
 	t.sampler, err = data.NewSampler(t.ds.Len(), data.SamplerOptions{BatchSize: cfg.BatchSize, DropLast: true, Shuffle: true, Seed: cfg.Seed})
 	if err != nil {
@@ -125,10 +118,6 @@ func (t *Trainer) build(ctx context.Context, o Options) error {
 	if t.total <= 0 {
 		return fmt.Errorf("train: %v epochs of %d steps is no training", cfg.Epochs, t.perEp)
 	}
-	t.sched = optim.Schedule{Base: cfg.Optimizer.LR, Warmup: int64(cfg.WarmupEpochs * float64(t.perEp)), Total: t.total, Cosine: cfg.Cosine}
-	if t.opt, err = optim.New(cfg.Optimizer, optim.Params(t.trunk.VarStore())); err != nil {
-		return fmt.Errorf("train: trunk optimizer: %w", err)
-	}
 	dims, err := t.featureDims()
 	if err != nil {
 		return err
@@ -138,6 +127,24 @@ func (t *Trainer) build(ctx context.Context, o Options) error {
 		TotalSteps: t.total, Device: tensor.DeviceName(t.dev), Seed: int64(cfg.Seed),
 	}); err != nil {
 		return fmt.Errorf("train: set up method %s: %w", t.spec.Name, err)
+	}
+	// The configuration may change the Spec (a momentum, a view's size):
+	// build the pipeline from the Spec of the method as set up.
+	t.spec = t.m.Spec()
+	if err := t.spec.Validate(); err != nil {
+		return fmt.Errorf("train: method %s after setup: %w", t.spec.Name, err)
+	}
+	if t.spec.Target != nil {
+		if t.target, err = t.trunk.Copy(); err != nil {
+			return fmt.Errorf("train: EMA target of %s: %w", cfg.Encoder, err)
+		}
+	}
+	if t.aug, err = augment.FromSpec(t.spec, augment.SpecOptions{Size: t.ds.H, Channels: t.ds.C, Recipes: o.Recipes}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.sched = optim.Schedule{Base: cfg.Optimizer.LR, Warmup: int64(cfg.WarmupEpochs * float64(t.perEp)), Total: t.total, Cosine: cfg.Cosine}
+	if t.opt, err = optim.New(cfg.Optimizer, optim.Params(t.trunk.VarStore())); err != nil {
+		return fmt.Errorf("train: trunk optimizer: %w", err)
 	}
 	return nil
 }
@@ -240,6 +247,9 @@ func (t *Trainer) Step(ctx context.Context) (Record, error) {
 		}
 		for name, l := range view.Labels {
 			req.Labels[v.Name+"/"+name] = l
+		}
+		if slices.Contains(t.spec.PseudoLabels, "boxes") && view.Boxes != nil {
+			req.Labels[v.Name+"/boxes"] = view.Boxes // float32 [N, 4] crop boxes (PixPro)
 		}
 		if v.Online {
 			feats, err := t.trunk.Forward(view.Images, true, t.layersWanted()...)

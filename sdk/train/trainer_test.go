@@ -24,8 +24,9 @@ import (
 // distance between the online view's features and the other view's (online
 // or EMA target) features, with a step counter as its state.
 type pullMethod struct {
-	target bool
-	steps  int64
+	target   bool
+	steps    int64
+	momentum float64 // of the target; 0.9 unless configured
 }
 
 func (p *pullMethod) Spec() method.Spec {
@@ -34,7 +35,11 @@ func (p *pullMethod) Spec() method.Spec {
 		{Name: "v2", Recipe: "simclr", Online: !p.target, Target: p.target},
 	}}
 	if p.target {
-		s.Target = &method.Target{Momentum: 0.9, Schedule: method.Cosine}
+		m := p.momentum
+		if m == 0 {
+			m = 0.9
+		}
+		s.Target = &method.Target{Momentum: m, Schedule: method.Cosine}
 	}
 	return s
 }
@@ -42,6 +47,11 @@ func (p *pullMethod) Spec() method.Spec {
 func (p *pullMethod) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
 	if d := req.FeatureDims["pooled"]; len(d) != 1 || d[0] != 128 {
 		return method.SetupResponse{}, fmt.Errorf("feature dims %v", req.FeatureDims)
+	}
+	if m, err := req.Config.FloatOr("momentum", 0); err != nil {
+		return method.SetupResponse{}, err
+	} else if m != 0 {
+		p.momentum = m
 	}
 	return method.SetupResponse{}, nil
 }
@@ -229,5 +239,25 @@ func TestResumeIsExact(t *testing.T) {
 	}
 	if _, ok := meta["selfsup"]; !ok {
 		t.Error("checkpoint lacks its selfsup metadata")
+	}
+}
+
+// TestConfigReachesSpec: a method's configuration can change its Spec (here
+// the target momentum); the trainer builds from the Spec after Setup.
+func TestConfigReachesSpec(t *testing.T) {
+	runtime.LockOSThread()
+	m := &pullMethod{target: true}
+	tr, err := New(context.Background(), Config{BatchSize: 32, Steps: 2, Out: t.TempDir(), Method: method.Params{"momentum": 0.5}},
+		Options{Data: smallData(t), Method: m, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	rec, err := tr.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Momentum != 0.5 {
+		t.Errorf("first step's target momentum %v, want the configured 0.5", rec.Momentum)
 	}
 }
