@@ -42,6 +42,31 @@
 #if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR == 1
 // The version gotch v0.9.1 was generated for (for example a CUDA libtorch
 // 2.1 build): nothing to adapt.
+#elif TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR == 11
+// libtorch 2.11 (the one inside PyTorch 2.11 wheels, CUDA 13): three
+// operators changed their signatures since 2.1 (measured: these are the only
+// compile errors). They are stubs here: CUDA sparse and fp8 matmul kernels
+// that selfsup does not use.
+namespace gotch_compat {
+[[noreturn]] inline void missing(const char *op) {
+  throw std::runtime_error(std::string(op) +
+                           " has a signature in libtorch " TORCH_VERSION
+                           " that gotch v0.9.1 cannot call; see "
+                           "sdk/backend/README.md");
+}
+} // namespace gotch_compat
+namespace torch {
+template <class... A> at::Tensor _cslt_sparse_mm(A &&...) {
+  ::gotch_compat::missing("_cslt_sparse_mm");
+}
+template <class... A> std::tuple<at::Tensor, at::Tensor> _scaled_mm(A &&...) {
+  ::gotch_compat::missing("_scaled_mm");
+}
+template <class... A>
+std::tuple<at::Tensor, at::Tensor> _scaled_mm_out(A &&...) {
+  ::gotch_compat::missing("_scaled_mm_out");
+}
+} // namespace torch
 #elif TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13
 
 namespace gotch_compat {
