@@ -240,10 +240,19 @@ func (m *Method) Spec() method.Spec { return m.spec }
 // and the call: a cancelled context, a dead process (*DiedError), or the
 // method's own error.
 func (m *Method) callError(ctx context.Context, call string, err error) error {
+	st := status.Convert(err)
+	if c := st.Code(); c == codes.Canceled || c == codes.DeadlineExceeded {
+		// The plugin may see the deadline (and reset the stream) a moment
+		// before this process's timer fires: give the context that moment
+		// before calling the process dead.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("plugin %s: method %s: %s: %w", m.binary, m.name, call, ctx.Err())
 	}
-	st := status.Convert(err)
 	switch st.Code() {
 	case codes.Unavailable, codes.Canceled:
 		if m.proc != nil && !m.proc.exited(2*time.Second) {
