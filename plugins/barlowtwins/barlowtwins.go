@@ -9,13 +9,11 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
-	"sort"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -116,7 +114,7 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(req.Config)
+	p, err := methodkit.Params(Name, Defaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -152,22 +150,6 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
 }
 
-func merge(over method.Params) (method.Params, error) {
-	p := Defaults()
-	for k, v := range over {
-		if _, ok := p[k]; !ok {
-			known := make([]string, 0, len(p))
-			for k := range Defaults() {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return nil, fmt.Errorf("barlowtwins: unknown config key %q (known: %v); fix the method config", k, known)
-		}
-		p[k] = v
-	}
-	return p, nil
-}
-
 // Loss evaluates the objective on roles z1, z2 [N, D] with params lambd,
 // batch_size (= N) and bn_eps (default 1e-5).
 func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
@@ -189,7 +171,7 @@ func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutp
 	}
 	defer l.Drop()
 	z1, z2 := l.T("z1"), l.T("z2")
-	if err := samePairs(z1, z2); err != nil {
+	if err := methodkit.SamePairs(z1, z2, 2); err != nil {
 		return method.LossOutput{}, fmt.Errorf("barlowtwins loss: z1, z2: %w", err)
 	}
 	n := z1.MustSize()[0]
@@ -210,22 +192,6 @@ func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutp
 	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
 }
 
-// samePairs checks two [N, D] float tensors of one shape and dtype, N ≥ 2
-// (a batch variance needs two samples).
-func samePairs(a, b *ts.Tensor) error {
-	sa, sb := a.MustSize(), b.MustSize()
-	if len(sa) != 2 || !slices.Equal(sa, sb) {
-		return fmt.Errorf("shapes %v and %v: want two [N, D] of one shape", sa, sb)
-	}
-	if sa[0] < 2 {
-		return fmt.Errorf("batch of %d: want at least 2 samples", sa[0])
-	}
-	if a.DType() != b.DType() || (a.DType() != gotch.Float && a.DType() != gotch.Double) {
-		return fmt.Errorf("dtypes %v and %v: want one float dtype", a.DType(), b.DType())
-	}
-	return nil
-}
-
 // Step projects each view (separate BatchNorm batches, as the reference
 // calls the projector per view), evaluates the loss, updates the projector
 // when req.Train, and returns the gradients for both views' features.
@@ -236,26 +202,16 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	f1, err := req.Features.Get(key1)
+	f1, f2, err := methodkit.Pair(Name, req, key1, key2, m.h.Dim)
 	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("barlowtwins step: %w; the host must send the views of the Spec", err)
-	}
-	f2, err := req.Features.Get(key2)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("barlowtwins step: %w; the host must send the views of the Spec", err)
-	}
-	if err := samePairs(f1, f2); err != nil {
-		return method.StepResponse{}, fmt.Errorf("barlowtwins step: features: %w", err)
-	}
-	if d := f1.MustSize()[1]; d != m.h.Dim {
-		return method.StepResponse{}, fmt.Errorf("barlowtwins step: features of dimension %d, set up for %d", d, m.h.Dim)
+		return method.StepResponse{}, err
 	}
 	defer nn.Autograd()()
 	s := tensor.NewScope()
 	defer s.Close()
 	l1, l2 := s.T(nn.Leaf(f1)), s.T(nn.Leaf(f2))
 	project := func(l *ts.Tensor) *ts.Tensor {
-		x := s.T(l.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
+		x := methodkit.ToHead(s, l, m.h.Dev)
 		return s.T(m.proj.Forward(x, req.Train))
 	}
 	z1, z2 := project(l1), project(l2)
@@ -271,16 +227,11 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 			return method.StepResponse{}, err
 		}
 	}
-	g1, err := nn.Grad(l1)
+	g, err := methodkit.Grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("barlowtwins step: %w", err)
 	}
-	g2, err := nn.Grad(l2)
-	if err != nil {
-		g1.MustDrop()
-		return method.StepResponse{}, fmt.Errorf("barlowtwins step: %w", err)
-	}
-	return method.StepResponse{Loss: value, Metrics: map[string]float64{"lambd": m.lambd}, Grads: method.Tensors{key1: g1, key2: g2}}, nil
+	return method.StepResponse{Loss: value, Metrics: map[string]float64{"lambd": m.lambd}, Grads: g}, nil
 }
 
 // Save writes the projector (with BatchNorm statistics), Adam's moments and

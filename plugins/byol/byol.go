@@ -15,6 +15,7 @@ import (
 	"sort"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch"
@@ -152,69 +153,6 @@ func sameMatrices(name string, in map[string]*ts.Tensor) error {
 	return nil
 }
 
-// merge overlays over on defaults, rejecting keys the method does not know.
-func merge(name string, defaults, over method.Params) (method.Params, error) {
-	p := method.Params{}
-	for k, v := range defaults {
-		p[k] = v
-	}
-	for k, v := range over {
-		if _, ok := defaults[k]; !ok {
-			known := make([]string, 0, len(defaults))
-			for k := range defaults {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return nil, fmt.Errorf("%s: unknown config key %q (known: %v); fix the method config", name, k, known)
-		}
-		p[k] = v
-	}
-	return p, nil
-}
-
-// features returns the [N, dim] float features under keys, all with one
-// batch size.
-func features(name string, req method.StepRequest, dim int64, keys ...string) ([]*ts.Tensor, error) {
-	out := make([]*ts.Tensor, len(keys))
-	for i, key := range keys {
-		f, err := req.Features.Get(key)
-		if err != nil {
-			return nil, fmt.Errorf("%s step: %w; the host must send the views of the Spec", name, err)
-		}
-		s := f.MustSize()
-		if len(s) != 2 || s[0] < 2 || s[1] != dim {
-			return nil, fmt.Errorf("%s step: feature %s has shape %v, want [N ≥ 2, %d] (the dimension given to Setup)", name, key, s, dim)
-		}
-		if dt := f.DType(); dt != gotch.Float && dt != gotch.Double {
-			return nil, fmt.Errorf("%s step: feature %s is %v, want float32 or float64", name, key, dt)
-		}
-		if i > 0 && s[0] != out[0].MustSize()[0] {
-			return nil, fmt.Errorf("%s step: feature %s has %d rows, %s has %d", name, key, s[0], keys[0], out[0].MustSize()[0])
-		}
-		out[i] = f
-	}
-	return out, nil
-}
-
-// toHead moves a feature to the heads' device as float32.
-func toHead(s *tensor.Scope, x *ts.Tensor, dev gotch.Device) *ts.Tensor {
-	return s.T(x.MustTo(dev, false).MustTotype(gotch.Float, true))
-}
-
-// grads collects the leaves' gradients under their feature keys.
-func grads(keys []string, leaves []*ts.Tensor) (method.Tensors, error) {
-	out := method.Tensors{}
-	for i, k := range keys {
-		g, err := nn.Grad(leaves[i])
-		if err != nil {
-			out.Drop()
-			return nil, err
-		}
-		out[k] = g
-	}
-	return out, nil
-}
-
 // headConfig reads the head hyper-parameters every method of the family has.
 type headConfig struct {
 	eps, lr, wd         float64
@@ -290,7 +228,7 @@ func (m *BYOL) Setup(ctx context.Context, req method.SetupRequest) (method.Setup
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(BYOLName, BYOLDefaults(), req.Config)
+	p, err := methodkit.Params(BYOLName, BYOLDefaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -344,7 +282,7 @@ func (m *BYOL) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	f, err := features(BYOLName, req, m.h.Dim, keys.v1, keys.v2, keys.t1, keys.t2)
+	f, err := methodkit.Features(BYOLName, req, m.h.Dim, 2, keys.v1, keys.v2, keys.t1, keys.t2)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
@@ -353,7 +291,7 @@ func (m *BYOL) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 	defer s.Close()
 	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
 	predict := func(l *ts.Tensor) *ts.Tensor {
-		z := s.T(m.proj.Forward(toHead(s, l, m.h.Dev), req.Train))
+		z := s.T(m.proj.Forward(methodkit.ToHead(s, l, m.h.Dev), req.Train))
 		return s.T(m.pred.Forward(z, req.Train))
 	}
 	p1, p2 := predict(l1), predict(l2)
@@ -364,7 +302,7 @@ func (m *BYOL) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 		}
 	}
 	target := func(x *ts.Tensor) *ts.Tensor {
-		return s.T(m.targetProj.Forward(toHead(s, s.T(x.MustDetach(false)), m.h.Dev), req.Train))
+		return s.T(m.targetProj.Forward(methodkit.ToHead(s, s.T(x.MustDetach(false)), m.h.Dev), req.Train))
 	}
 	t1, t2 := target(f[2]), target(f[3])
 	loss := s.T(NegCosine(p1, p2, t1, t2, m.eps))
@@ -379,7 +317,7 @@ func (m *BYOL) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 			return method.StepResponse{}, err
 		}
 	}
-	g, err := grads([]string{keys.v1, keys.v2}, []*ts.Tensor{l1, l2})
+	g, err := methodkit.Grads([]string{keys.v1, keys.v2}, []*ts.Tensor{l1, l2})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("byol step: %w", err)
 	}

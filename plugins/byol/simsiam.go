@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch/ts"
@@ -69,7 +70,7 @@ func (m *SimSiam) Setup(ctx context.Context, req method.SetupRequest) (method.Se
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(SimSiamName, SimSiamDefaults(), req.Config)
+	p, err := methodkit.Params(SimSiamName, SimSiamDefaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -123,7 +124,7 @@ func (m *SimSiam) Step(ctx context.Context, req method.StepRequest) (method.Step
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	f, err := features(SimSiamName, req, m.h.Dim, keys.v1, keys.v2)
+	f, err := methodkit.Features(SimSiamName, req, m.h.Dim, 2, keys.v1, keys.v2)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
@@ -131,8 +132,8 @@ func (m *SimSiam) Step(ctx context.Context, req method.StepRequest) (method.Step
 	s := tensor.NewScope()
 	defer s.Close()
 	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
-	z1 := s.T(m.proj.Forward(toHead(s, l1, m.h.Dev), req.Train))
-	z2 := s.T(m.proj.Forward(toHead(s, l2, m.h.Dev), req.Train))
+	z1 := s.T(m.proj.Forward(methodkit.ToHead(s, l1, m.h.Dev), req.Train))
+	z2 := s.T(m.proj.Forward(methodkit.ToHead(s, l2, m.h.Dev), req.Train))
 	p1 := s.T(m.pred.Forward(z1, req.Train))
 	p2 := s.T(m.pred.Forward(z2, req.Train))
 	d1, d2 := s.T(z1.MustDetach(false)), s.T(z2.MustDetach(false))
@@ -148,7 +149,7 @@ func (m *SimSiam) Step(ctx context.Context, req method.StepRequest) (method.Step
 			return method.StepResponse{}, err
 		}
 	}
-	g, err := grads([]string{keys.v1, keys.v2}, []*ts.Tensor{l1, l2})
+	g, err := methodkit.Grads([]string{keys.v1, keys.v2}, []*ts.Tensor{l1, l2})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("simsiam step: %w", err)
 	}

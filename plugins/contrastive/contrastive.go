@@ -21,12 +21,12 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -130,13 +130,9 @@ func (m *Method) Spec() method.Spec {
 // readConfig merges the defaults with overrides, rejecting unknown keys, and
 // checks the result.
 func (m *Method) readConfig(over method.Params) (method.Params, error) {
-	p := Defaults(m.d.name)
-	for k, v := range over {
-		if _, ok := p[k]; !ok {
-			known := slices.Sorted(maps.Keys(p))
-			return nil, fmt.Errorf("%s: unknown config key %q (known: %s)", m.d.name, k, strings.Join(known, ", "))
-		}
-		p[k] = v
+	p, err := methodkit.Params(m.d.name, Defaults(m.d.name), over)
+	if err != nil {
+		return nil, err
 	}
 	if err := m.d.check(p); err != nil {
 		return nil, fmt.Errorf("%s: %w", m.d.name, err)
@@ -245,21 +241,6 @@ func sameFloat(roles method.Tensors) error {
 	return nil
 }
 
-// samePairs checks two [N, D] float tensors of one shape and dtype, N >= 2.
-func samePairs(a, b *ts.Tensor) error {
-	sa, sb := a.MustSize(), b.MustSize()
-	if len(sa) != 2 || !slices.Equal(sa, sb) {
-		return fmt.Errorf("shapes %v and %v: want two [N, D] of one shape", sa, sb)
-	}
-	if sa[0] < 2 {
-		return fmt.Errorf("batch of %d: want at least 2 samples", sa[0])
-	}
-	if a.DType() != b.DType() || (a.DType() != gotch.Float && a.DType() != gotch.Double) {
-		return fmt.Errorf("dtypes %v and %v: want one float dtype", a.DType(), b.DType())
-	}
-	return nil
-}
-
 // Step projects both views' pooled features with one BatchNorm batch of 2N,
 // normalises the projections where the method's reference does, evaluates
 // the method's loss, updates the head when req.Train, and returns the
@@ -272,30 +253,15 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if m.head == nil {
 		return method.StepResponse{}, fmt.Errorf("%s step: method not set up; call Setup first", name)
 	}
-	f1, err := req.Features.Get(key1)
+	f1, f2, err := methodkit.Pair(name, req, key1, key2, m.h.Dim)
 	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("%s step: %w; the host must send the views of the Spec", name, err)
-	}
-	f2, err := req.Features.Get(key2)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("%s step: %w; the host must send the views of the Spec", name, err)
-	}
-	if err := samePairs(f1, f2); err != nil {
-		return method.StepResponse{}, fmt.Errorf("%s step: features: %w", name, err)
-	}
-	if d := f1.MustSize()[1]; d != m.h.Dim {
-		return method.StepResponse{}, fmt.Errorf("%s step: features of dimension %d, set up for %d", name, d, m.h.Dim)
+		return method.StepResponse{}, err
 	}
 	defer nn.Autograd()()
 	s := tensor.NewScope()
 	defer s.Close()
-	n := f1.MustSize()[0]
 	l1, l2 := s.T(nn.Leaf(f1)), s.T(nn.Leaf(f2))
-	x := s.T(ts.MustCat([]*ts.Tensor{l1, l2}, 0))
-	x = s.T(x.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-	z := s.T(m.head.Forward(x, req.Train))
-	z1 := s.T(z.MustNarrow(0, 0, n, false))
-	z2 := s.T(z.MustNarrow(0, n, n, false))
+	z1, z2 := methodkit.ProjectTogether(s, m.head, req.Train, m.h.Dev, l1, l2)
 	normalize, err := m.d.normalizes(m.params)
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("%s step: %w", name, err)
@@ -320,16 +286,11 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 			return method.StepResponse{}, err
 		}
 	}
-	g1, err := nn.Grad(l1)
+	g, err := methodkit.Grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("%s step: %w", name, err)
 	}
-	g2, err := nn.Grad(l2)
-	if err != nil {
-		g1.MustDrop()
-		return method.StepResponse{}, fmt.Errorf("%s step: %w", name, err)
-	}
-	return method.StepResponse{Loss: value, Metrics: metrics, Grads: method.Tensors{key1: g1, key2: g2}}, nil
+	return method.StepResponse{Loss: value, Metrics: metrics, Grads: g}, nil
 }
 
 // metrics are the method's numeric loss hyper-parameters, and nce's log

@@ -6,6 +6,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
@@ -229,7 +230,7 @@ func debiased(out1, out2 *ts.Tensor, p method.Params) (*ts.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := samePairs(out1, out2); err != nil {
+	if err := methodkit.SamePairs(out1, out2, 2); err != nil {
 		return nil, err
 	}
 	return Debiased(out1, out2, v[0], v[1]), nil
@@ -244,7 +245,7 @@ func hardNeg(out1, out2 *ts.Tensor, p method.Params) (*ts.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := samePairs(out1, out2); err != nil {
+	if err := methodkit.SamePairs(out1, out2, 2); err != nil {
 		return nil, err
 	}
 	return HardNeg(out1, out2, v[0], v[1], v[2], est)
@@ -255,7 +256,7 @@ func flatNCE(z1, z2 *ts.Tensor, p method.Params) (*ts.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := samePairs(z1, z2); err != nil {
+	if err := methodkit.SamePairs(z1, z2, 2); err != nil {
 		return nil, err
 	}
 	return FlatNCE(z1, z2, t), nil

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 
 	"github.com/sugarme/gotch"
@@ -21,6 +20,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/optim"
 	"github.com/selfsup/selfsup/sdk/tensor"
@@ -89,28 +89,14 @@ func Loss(student, teacher, center *ts.Tensor, ncrops int64, studentTemp, teache
 	tm := s.T(tp.MustReshape([]int64{GlobalCrops, n * k}, false))
 	sm := s.T(logp.MustReshape([]int64{ncrops, n * k}, false))
 	cross := s.T(tm.MustMm(s.T(sm.MustT(false)), false))
-	mask := s.T(pairMask(GlobalCrops, ncrops, dt, student.MustDevice()))
+	own := make([]int64, GlobalCrops) // teacher crop c is student crop c
+	for c := range own {
+		own[c] = int64(c)
+	}
+	mask := s.T(methodkit.PairMask(own, ncrops, dt, student.MustDevice()))
 	total := s.T(s.T(cross.MustMul(mask, false)).MustSum(dt, false))
 	terms := float64(GlobalCrops * (ncrops - 1))
 	return total.MustDivScalar(ts.FloatScalar(-float64(n)*terms), false)
-}
-
-// pairMask is the [a, ncrops] matrix with 0 where crop v is the code's own
-// crop (v == c for c < a) and 1 elsewhere. The caller owns the result.
-func pairMask(a, ncrops int64, dt gotch.DType, dev gotch.Device) *ts.Tensor {
-	v := make([]float64, a*ncrops)
-	for c := range a {
-		for j := range ncrops {
-			if j != c {
-				v[c*ncrops+j] = 1
-			}
-		}
-	}
-	x, err := tensor.FromFloat64(v, a, ncrops)
-	if err != nil {
-		panic(err) // the length always fills the shape
-	}
-	return x.MustTotype(dt, true).MustTo(dev, true)
 }
 
 // UpdateCenter is DINOLoss.update_center: m·center + (1−m)·mean of the raw
@@ -235,17 +221,9 @@ type config struct {
 }
 
 func readConfig(over method.Params) (config, error) {
-	p := Defaults()
-	for k, v := range over {
-		if _, ok := p[k]; !ok {
-			known := make([]string, 0, len(p))
-			for k := range p {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return config{}, fmt.Errorf("dino: unknown config key %q (known: %v); fix the method config", k, known)
-		}
-		p[k] = v
+	p, err := methodkit.Params(Name, Defaults(), over)
+	if err != nil {
+		return config{}, err
 	}
 	var c config
 	var e [12]error

@@ -13,12 +13,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -153,22 +153,6 @@ func (m *Method) Spec() method.Spec {
 	}
 }
 
-func merge(over method.Params) (method.Params, error) {
-	p := Defaults()
-	for k, v := range over {
-		if _, ok := p[k]; !ok {
-			known := make([]string, 0, len(p))
-			for k := range p {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return nil, fmt.Errorf("instdisc: unknown config key %q (known: %v); fix the method config", k, known)
-		}
-		p[k] = v
-	}
-	return p, nil
-}
-
 // Setup builds the head (Linear(D, low_dim)), Adam, and the bank of
 // NumSamples rows drawn as lemniscate does (uniform in ±1/sqrt(low_dim/3)),
 // all from req.Seed.
@@ -176,7 +160,7 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(req.Config)
+	p, err := methodkit.Params(Name, Defaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -363,7 +347,7 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	idx = s.T(idx.MustTo(m.h.Dev, true))
 	y := s.T(idx.MustSelect(1, 0, false))
 	leaf := s.T(nn.Leaf(f))
-	x := s.T(leaf.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
+	x := methodkit.ToHead(s, leaf, m.h.Dev)
 	z := s.T(nn.Normalize(s.T(m.head.Forward(x))))
 	zc := m.z
 	if zc <= 0 {

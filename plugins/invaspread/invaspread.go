@@ -12,9 +12,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch"
@@ -124,17 +124,9 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p := Defaults()
-	for k, v := range req.Config {
-		if _, ok := p[k]; !ok {
-			known := make([]string, 0, len(p))
-			for k := range p {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return method.SetupResponse{}, fmt.Errorf("invaspread: unknown config key %q (known: %v); fix the method config", k, known)
-		}
-		p[k] = v
+	p, err := methodkit.Params(Name, Defaults(), req.Config)
+	if err != nil {
+		return method.SetupResponse{}, err
 	}
 	var errs [5]error
 	var negM, t, lr, wd float64
@@ -156,7 +148,6 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 		return method.SetupResponse{}, err
 	}
 	m.negM, m.t = negM, t
-	var err error
 	if m.embed, err = nn.NewMLP(m.h.VS.Root().Sub("embed"), nn.NewRand(req.Seed), nn.MLPConfig{Dims: []int64{m.h.Dim, low}}); err == nil {
 		err = m.h.Finish(lr, wd, nil)
 	}
@@ -182,7 +173,7 @@ func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutp
 	}
 	negM, err1 := in.Params.Float("negM")
 	t, err2 := in.Params.Float("T")
-	if err := firstErr(err1, err2); err != nil {
+	if err := methodkit.FirstErr(err1, err2); err != nil {
 		return method.LossOutput{}, fmt.Errorf("invaspread loss: %w", err)
 	}
 	if err := checkParams(negM, t); err != nil {
@@ -215,15 +206,6 @@ func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutp
 	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
 }
 
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
-}
-
 // Step embeds both views with the head, normalises, stacks them as
 // [v1; v2] (the reference's cat(f, f_hat)), evaluates Criterion, updates
 // the head when req.Train, and returns the gradients for both views'
@@ -236,27 +218,16 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	var f [2]*ts.Tensor
-	for i, key := range []string{key1, key2} {
-		x, err := req.Features.Get(key)
-		if err != nil {
-			return method.StepResponse{}, fmt.Errorf("invaspread step: %w; the host must send the views of the Spec", err)
-		}
-		s := x.MustSize()
-		if len(s) != 2 || s[0] < 2 || s[1] != m.h.Dim || (i == 1 && s[0] != f[0].MustSize()[0]) {
-			return method.StepResponse{}, fmt.Errorf("invaspread step: feature %s has shape %v, want [N ≥ 2, %d] for both views", key, s, m.h.Dim)
-		}
-		if dt := x.DType(); dt != gotch.Float && dt != gotch.Double {
-			return method.StepResponse{}, fmt.Errorf("invaspread step: feature %s is %v, want float32 or float64", key, dt)
-		}
-		f[i] = x
+	f, err := methodkit.Features(Name, req, m.h.Dim, 2, key1, key2)
+	if err != nil {
+		return method.StepResponse{}, err
 	}
 	defer nn.Autograd()()
 	s := tensor.NewScope()
 	defer s.Close()
 	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
 	x := s.T(ts.MustCat([]*ts.Tensor{l1, l2}, 0))
-	x = s.T(x.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
+	x = methodkit.ToHead(s, x, m.h.Dev)
 	z := s.T(nn.Normalize(s.T(m.embed.Forward(x, req.Train))))
 	loss := s.T(Criterion(z, m.negM, m.t))
 	m.h.Opt.ZeroGrad()
@@ -271,16 +242,11 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 		}
 	}
 	acc := positiveAccuracy(s, z)
-	g1, err := nn.Grad(l1)
+	g, err := methodkit.Grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("invaspread step: %w", err)
 	}
-	g2, err := nn.Grad(l2)
-	if err != nil {
-		g1.MustDrop()
-		return method.StepResponse{}, fmt.Errorf("invaspread step: %w", err)
-	}
-	return method.StepResponse{Loss: value, Metrics: map[string]float64{"pos_acc": acc}, Grads: method.Tensors{key1: g1, key2: g2}}, nil
+	return method.StepResponse{Loss: value, Metrics: map[string]float64{"pos_acc": acc}, Grads: g}, nil
 }
 
 // positiveAccuracy is the fraction of the 2B rows of z whose nearest other

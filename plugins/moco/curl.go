@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch/ts"
@@ -82,13 +83,13 @@ func (m *CURL) Setup(ctx context.Context, req method.SetupRequest) (method.Setup
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(CURLName, CURLDefaults(), req.Config)
+	p, err := methodkit.Params(CURLName, CURLDefaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
 	lr, err1 := p.Float("lr")
 	mom, err2 := p.Float("momentum")
-	if err := firstErr(err1, err2); err != nil {
+	if err := methodkit.FirstErr(err1, err2); err != nil {
 		return method.SetupResponse{}, fmt.Errorf("curl setup: %w", err)
 	}
 	if mom < 0 || mom > 1 {
@@ -110,15 +111,6 @@ func (m *CURL) Setup(ctx context.Context, req method.SetupRequest) (method.Setup
 		return method.SetupResponse{}, fmt.Errorf("curl setup: %w", err)
 	}
 	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 // Loss evaluates BilinearLoss on roles z_a, z_pos [B, D] and W [D, D].
@@ -158,11 +150,11 @@ func (m *CURL) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	fa, err := features(CURLName, req, curlAnchor, m.h.Dim)
+	fa, err := methodkit.Feature(CURLName, req, curlAnchor, m.h.Dim, 1)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
-	fp, err := features(CURLName, req, curlPositive, m.h.Dim)
+	fp, err := methodkit.Feature(CURLName, req, curlPositive, m.h.Dim, 1)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
@@ -173,8 +165,8 @@ func (m *CURL) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 	s := tensor.NewScope()
 	defer s.Close()
 	la := s.T(nn.Leaf(fa))
-	za := toHead(s, la, m.h.Dev)
-	zp := toHead(s, s.T(fp.MustDetach(false)), m.h.Dev)
+	za := methodkit.ToHead(s, la, m.h.Dev)
+	zp := methodkit.ToHead(s, s.T(fp.MustDetach(false)), m.h.Dev)
 	loss := s.T(BilinearLoss(za, zp, m.w))
 	m.h.Opt.ZeroGrad()
 	loss.MustBackward()
@@ -187,7 +179,7 @@ func (m *CURL) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 			return method.StepResponse{}, err
 		}
 	}
-	g, err := grads([]string{curlAnchor}, []*ts.Tensor{la})
+	g, err := methodkit.Grads([]string{curlAnchor}, []*ts.Tensor{la})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("curl step: %w", err)
 	}

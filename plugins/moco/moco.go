@@ -9,11 +9,8 @@ package moco
 import (
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/selfsup/selfsup/sdk/method"
-	"github.com/selfsup/selfsup/sdk/nn"
-	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
@@ -21,42 +18,6 @@ import (
 // Constructors lists the family's methods (for plugin.Serve).
 func Constructors() []method.Constructor {
 	return []method.Constructor{MoCoConstructor(), MoCoV3Constructor(), CURLConstructor()}
-}
-
-// merge overlays over on defaults, rejecting keys the method does not know.
-func merge(name string, defaults, over method.Params) (method.Params, error) {
-	p := method.Params{}
-	for k, v := range defaults {
-		p[k] = v
-	}
-	for k, v := range over {
-		if _, ok := defaults[k]; !ok {
-			known := make([]string, 0, len(defaults))
-			for k := range defaults {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return nil, fmt.Errorf("%s: unknown config key %q (known: %v); fix the method config", name, k, known)
-		}
-		p[k] = v
-	}
-	return p, nil
-}
-
-// features returns the [N, D] feature under key with D == dim.
-func features(name string, req method.StepRequest, key string, dim int64) (*ts.Tensor, error) {
-	f, err := req.Features.Get(key)
-	if err != nil {
-		return nil, fmt.Errorf("%s step: %w; the host must send the views of the Spec", name, err)
-	}
-	s := f.MustSize()
-	if len(s) != 2 || s[0] < 1 || s[1] != dim {
-		return nil, fmt.Errorf("%s step: feature %s has shape %v, want [N, %d] (the dimension given to Setup)", name, key, s, dim)
-	}
-	if dt := f.DType(); dt != gotch.Float && dt != gotch.Double {
-		return nil, fmt.Errorf("%s step: feature %s is %v, want float32 or float64", name, key, dt)
-	}
-	return f, nil
 }
 
 // matrices checks that the named tensors are 2-D float tensors of one dtype
@@ -89,23 +50,4 @@ func matrices(name string, in map[string]*ts.Tensor, same ...[2]string) error {
 		}
 	}
 	return nil
-}
-
-// toHead moves a (leaf) feature to the head's device as float32.
-func toHead(s *tensor.Scope, x *ts.Tensor, dev gotch.Device) *ts.Tensor {
-	return s.T(x.MustTo(dev, false).MustTotype(gotch.Float, true))
-}
-
-// grads collects the leaves' gradients under their feature keys.
-func grads(keys []string, leaves []*ts.Tensor) (method.Tensors, error) {
-	out := method.Tensors{}
-	for i, k := range keys {
-		g, err := nn.Grad(leaves[i])
-		if err != nil {
-			out.Drop()
-			return nil, err
-		}
-		out[k] = g
-	}
-	return out, nil
 }

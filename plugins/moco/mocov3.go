@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	gnn "github.com/sugarme/gotch/nn"
@@ -98,7 +99,7 @@ func (m *MoCoV3) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(MoCoV3Name, MoCoV3Defaults(), req.Config)
+	p, err := methodkit.Params(MoCoV3Name, MoCoV3Defaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -189,7 +190,7 @@ func (m *MoCoV3) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	}
 	var f [4]*ts.Tensor
 	for i, key := range []string{v3Keys.q1, v3Keys.q2, v3Keys.k1, v3Keys.k2} {
-		x, err := features(MoCoV3Name, req, key, m.h.Dim)
+		x, err := methodkit.Feature(MoCoV3Name, req, key, m.h.Dim, 1)
 		if err != nil {
 			return method.StepResponse{}, err
 		}
@@ -203,7 +204,7 @@ func (m *MoCoV3) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	defer s.Close()
 	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
 	query := func(l *ts.Tensor) *ts.Tensor {
-		z := s.T(m.proj.Forward(toHead(s, l, m.h.Dev), req.Train))
+		z := s.T(m.proj.Forward(methodkit.ToHead(s, l, m.h.Dev), req.Train))
 		return s.T(m.pred.Forward(z, req.Train))
 	}
 	q1, q2 := query(l1), query(l2)
@@ -214,7 +215,7 @@ func (m *MoCoV3) Step(ctx context.Context, req method.StepRequest) (method.StepR
 		}
 	}
 	key := func(x *ts.Tensor) *ts.Tensor {
-		return s.T(m.keyProj.Forward(toHead(s, s.T(x.MustDetach(false)), m.h.Dev), req.Train))
+		return s.T(m.keyProj.Forward(methodkit.ToHead(s, s.T(x.MustDetach(false)), m.h.Dev), req.Train))
 	}
 	k1, k2 := key(f[2]), key(f[3])
 	loss := s.T(SymmetricLoss(q1, q2, k1, k2, m.t))
@@ -229,7 +230,7 @@ func (m *MoCoV3) Step(ctx context.Context, req method.StepRequest) (method.StepR
 			return method.StepResponse{}, err
 		}
 	}
-	g, err := grads([]string{v3Keys.q1, v3Keys.q2}, []*ts.Tensor{l1, l2})
+	g, err := methodkit.Grads([]string{v3Keys.q1, v3Keys.q2}, []*ts.Tensor{l1, l2})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("mocov3 step: %w", err)
 	}

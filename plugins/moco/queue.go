@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch"
@@ -118,7 +119,7 @@ func (m *MoCo) Setup(ctx context.Context, req method.SetupRequest) (method.Setup
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(MoCoName, MoCoDefaults(), req.Config)
+	p, err := methodkit.Params(MoCoName, MoCoDefaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -254,11 +255,11 @@ func (m *MoCo) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	fq, err := features(MoCoName, req, mocoQuery, m.h.Dim)
+	fq, err := methodkit.Feature(MoCoName, req, mocoQuery, m.h.Dim, 1)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
-	fk, err := features(MoCoName, req, mocoKey, m.h.Dim)
+	fk, err := methodkit.Feature(MoCoName, req, mocoKey, m.h.Dim, 1)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
@@ -270,14 +271,14 @@ func (m *MoCo) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 	s := tensor.NewScope()
 	defer s.Close()
 	lq := s.T(nn.Leaf(fq))
-	q := s.T(m.head.Forward(toHead(s, lq, m.h.Dev), req.Train))
+	q := s.T(m.head.Forward(methodkit.ToHead(s, lq, m.h.Dev), req.Train))
 	mom := method.Target{Momentum: m.momentum}.MomentumAt(req.Step, m.h.Total)
 	if req.Train {
 		if err := nn.EMA(m.h.Target, m.h.VS, mom, nn.KeepBuffers); err != nil {
 			return method.StepResponse{}, fmt.Errorf("moco step: %w", err)
 		}
 	}
-	xk := toHead(s, s.T(fk.MustDetach(false)), m.h.Dev)
+	xk := methodkit.ToHead(s, s.T(fk.MustDetach(false)), m.h.Dev)
 	k := s.T(m.keyHd.Forward(xk, req.Train))
 	loss := s.T(QueueLoss(q, k, m.queue, m.t))
 	m.h.Opt.ZeroGrad()
@@ -295,7 +296,7 @@ func (m *MoCo) Step(ctx context.Context, req method.StepRequest) (method.StepRes
 		m.queue.MustDrop()
 		m.queue, m.ptr = q, next
 	}
-	g, err := grads([]string{mocoQuery}, []*ts.Tensor{lq})
+	g, err := methodkit.Grads([]string{mocoQuery}, []*ts.Tensor{lq})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("moco step: %w", err)
 	}

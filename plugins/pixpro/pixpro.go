@@ -22,13 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -168,17 +168,9 @@ type config struct {
 }
 
 func readConfig(over method.Params) (config, error) {
-	p := Defaults()
-	for k, v := range over {
-		if _, ok := p[k]; !ok {
-			known := make([]string, 0, len(p))
-			for k := range p {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return config{}, fmt.Errorf("pixpro: unknown config key %q (known: %v); fix the method config", k, known)
-		}
-		p[k] = v
+	p, err := methodkit.Params(Name, Defaults(), over)
+	if err != nil {
+		return config{}, err
 	}
 	var c config
 	var e [8]error
@@ -409,11 +401,8 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	s := tensor.NewScope()
 	defer s.Close()
 	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
-	toHead := func(x *ts.Tensor) *ts.Tensor {
-		return s.T(x.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-	}
 	pred := func(x *ts.Tensor) *ts.Tensor {
-		return m.featprop(s, rows(s, m.proj, toHead(x), req.Train), req.Train)
+		return m.featprop(s, rows(s, m.proj, methodkit.ToHead(s, x, m.h.Dev), req.Train), req.Train)
 	}
 	p1, p2 := pred(l1), pred(l2)
 	mom := method.Target{Momentum: Momentum, Schedule: method.Cosine, FinalMomentum: 1}.MomentumAt(req.Step, m.h.Total)
@@ -425,7 +414,7 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	var k1, k2 *ts.Tensor
 	nn.NoGrad(func() {
 		key := func(x *ts.Tensor) *ts.Tensor {
-			return normalizeC(s, rows(s, m.keyProj, toHead(s.T(x.MustDetach(false))), req.Train))
+			return normalizeC(s, rows(s, m.keyProj, methodkit.ToHead(s, s.T(x.MustDetach(false)), m.h.Dev), req.Train))
 		}
 		k1, k2 = key(f[2]), key(f[3])
 	})

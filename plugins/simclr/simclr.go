@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch"
@@ -104,20 +104,14 @@ func (m *Method) Spec() method.Spec {
 	}
 }
 
-// config merges the defaults with overrides and checks the result.
+// config is the checked configuration.
 type config struct {
 	temperature, lr, wd float64
 	projHidden, projOut int64
 }
 
-func readConfig(over method.Params) (config, error) {
-	p := Defaults()
-	for k, v := range over {
-		if _, ok := p[k]; !ok {
-			return config{}, fmt.Errorf("simclr: unknown config key %q (known: temperature, proj_hidden, proj_out, lr, weight_decay)", k)
-		}
-		p[k] = v
-	}
+// readConfig reads and checks the merged params p.
+func readConfig(p method.Params) (config, error) {
 	var c config
 	var err error
 	if c.temperature, err = p.Float("temperature"); err != nil {
@@ -147,7 +141,11 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	cfg, err := readConfig(req.Config)
+	p, err := methodkit.Params(Name, Defaults(), req.Config)
+	if err != nil {
+		return method.SetupResponse{}, err
+	}
+	cfg, err := readConfig(p)
 	if err != nil {
 		return method.SetupResponse{}, fmt.Errorf("%w; fix the method config", err)
 	}
@@ -185,7 +183,7 @@ func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutp
 	}
 	defer leaves.Drop()
 	z1, z2 := leaves.T("z1"), leaves.T("z2")
-	if err := samePairs(z1, z2); err != nil {
+	if err := methodkit.SamePairs(z1, z2, 2); err != nil {
 		return method.LossOutput{}, fmt.Errorf("simclr loss: z1, z2: %w", err)
 	}
 	loss := NTXent(z1, z2, t)
@@ -198,21 +196,6 @@ func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutp
 	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
 }
 
-// samePairs checks two [N, D] float tensors of one shape and dtype, N >= 2.
-func samePairs(a, b *ts.Tensor) error {
-	sa, sb := a.MustSize(), b.MustSize()
-	if len(sa) != 2 || !slices.Equal(sa, sb) {
-		return fmt.Errorf("shapes %v and %v: want two [N, D] of one shape", sa, sb)
-	}
-	if sa[0] < 2 {
-		return fmt.Errorf("batch of %d: want at least 2 samples", sa[0])
-	}
-	if a.DType() != b.DType() || (a.DType() != gotch.Float && a.DType() != gotch.Double) {
-		return fmt.Errorf("dtypes %v and %v: want one float dtype", a.DType(), b.DType())
-	}
-	return nil
-}
-
 // Step projects both views' pooled features with one BatchNorm batch of 2N
 // (as the reference does), evaluates NT-Xent, updates the head when
 // req.Train, and returns the gradient for both views' features.
@@ -223,30 +206,15 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if m.head == nil {
 		return method.StepResponse{}, errors.New("simclr step: method not set up; call Setup first")
 	}
-	f1, err := req.Features.Get(key1)
+	f1, f2, err := methodkit.Pair(Name, req, key1, key2, m.h.Dim)
 	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("simclr step: %w; the host must send the views of the Spec", err)
-	}
-	f2, err := req.Features.Get(key2)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("simclr step: %w; the host must send the views of the Spec", err)
-	}
-	if err := samePairs(f1, f2); err != nil {
-		return method.StepResponse{}, fmt.Errorf("simclr step: features: %w", err)
-	}
-	if d := f1.MustSize()[1]; d != m.h.Dim {
-		return method.StepResponse{}, fmt.Errorf("simclr step: features of dimension %d, set up for %d", d, m.h.Dim)
+		return method.StepResponse{}, err
 	}
 	defer nn.Autograd()()
 	s := tensor.NewScope()
 	defer s.Close()
-	n := f1.MustSize()[0]
 	l1, l2 := s.T(nn.Leaf(f1)), s.T(nn.Leaf(f2))
-	x := s.T(ts.MustCat([]*ts.Tensor{l1, l2}, 0))
-	x = s.T(x.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-	z := s.T(m.head.Forward(x, req.Train))
-	z1 := s.T(z.MustNarrow(0, 0, n, false))
-	z2 := s.T(z.MustNarrow(0, n, n, false))
+	z1, z2 := methodkit.ProjectTogether(s, m.head, req.Train, m.h.Dev, l1, l2)
 	loss := s.T(NTXent(z1, z2, m.temperature))
 	m.h.Opt.ZeroGrad()
 	loss.MustBackward()
@@ -259,19 +227,14 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 			return method.StepResponse{}, err
 		}
 	}
-	g1, err := nn.Grad(l1)
+	g, err := methodkit.Grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
 	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("simclr step: %w", err)
-	}
-	g2, err := nn.Grad(l2)
-	if err != nil {
-		g1.MustDrop()
 		return method.StepResponse{}, fmt.Errorf("simclr step: %w", err)
 	}
 	return method.StepResponse{
 		Loss:    value,
 		Metrics: map[string]float64{"temperature": m.temperature},
-		Grads:   method.Tensors{key1: g1, key2: g2},
+		Grads:   g,
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/safetensors"
 	"github.com/selfsup/selfsup/sdk/tensor"
@@ -108,7 +109,7 @@ func (m *Distill) Setup(ctx context.Context, req method.SetupRequest) (method.Se
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(DistillName, DistillDefaults(), req.Config)
+	p, err := methodkit.Params(DistillName, DistillDefaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -239,7 +240,7 @@ func (m *Distill) Loss(ctx context.Context, in method.LossInput) (method.LossOut
 	}
 	defer l.Drop()
 	st, te := l.T("student_logits"), l.T("teacher_logits")
-	if err := samePairs(st, te); err != nil {
+	if err := methodkit.SamePairs(st, te, 1); err != nil {
 		return method.LossOutput{}, fmt.Errorf("simclrv2_distill loss: student_logits, teacher_logits: %w", err)
 	}
 	if in.IsDetached("teacher_logits") {
@@ -269,11 +270,11 @@ func (m *Distill) Step(ctx context.Context, req method.StepRequest) (method.Step
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	f, err := feature(DistillName, req, key1, m.h.Dim)
+	f, err := methodkit.Feature(DistillName, req, key1, m.h.Dim, 2)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
-	ft, err := feature(DistillName, req, teacherKey, m.h.Dim)
+	ft, err := methodkit.Feature(DistillName, req, teacherKey, m.h.Dim, 2)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
@@ -284,7 +285,7 @@ func (m *Distill) Step(ctx context.Context, req method.StepRequest) (method.Step
 	s := tensor.NewScope()
 	defer s.Close()
 	leaf := s.T(nn.Leaf(f))
-	x := s.T(leaf.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
+	x := methodkit.ToHead(s, leaf, m.h.Dev)
 	studentLogits := s.T(m.student.Forward(x))
 	xt := s.T(s.T(ft.MustDetach(false)).MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
 	teacherLogits := s.T(s.T(m.teacher.Forward(xt)).MustDetach(false))

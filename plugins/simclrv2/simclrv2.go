@@ -14,14 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
-	"sort"
 
 	"github.com/selfsup/selfsup/plugins/simclr"
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -59,48 +57,12 @@ func Defaults() method.Params {
 	}
 }
 
-// merge overlays over on defaults, rejecting keys the method does not know.
-func merge(name string, defaults, over method.Params) (method.Params, error) {
-	p := method.Params{}
-	for k, v := range defaults {
-		p[k] = v
-	}
-	for k, v := range over {
-		if _, ok := defaults[k]; !ok {
-			known := make([]string, 0, len(defaults))
-			for k := range defaults {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return nil, fmt.Errorf("%s: unknown config key %q (known: %v); fix the method config", name, k, known)
-		}
-		p[k] = v
-	}
-	return p, nil
-}
-
 // Feature keys of the views' pooled tap.
 var (
 	key1       = method.FeatureKey("v1", "pooled", false)
 	key2       = method.FeatureKey("v2", "pooled", false)
 	teacherKey = method.FeatureKey("v1", "pooled", true)
 )
-
-// feature returns the [N ≥ 2, dim] float feature under key.
-func feature(name string, req method.StepRequest, key string, dim int64) (*ts.Tensor, error) {
-	f, err := req.Features.Get(key)
-	if err != nil {
-		return nil, fmt.Errorf("%s step: %w; the host must send the views of the Spec", name, err)
-	}
-	s := f.MustSize()
-	if len(s) != 2 || s[0] < 2 || s[1] != dim {
-		return nil, fmt.Errorf("%s step: feature %s has shape %v, want [N ≥ 2, %d] (the dimension given to Setup)", name, key, s, dim)
-	}
-	if dt := f.DType(); dt != gotch.Float && dt != gotch.Double {
-		return nil, fmt.Errorf("%s step: feature %s is %v, want float32 or float64", name, key, dt)
-	}
-	return f, nil
-}
 
 // Method is SimCLR v2's contrastive pre-training. Its zero value is not set
 // up; use New, then Setup.
@@ -148,7 +110,7 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	if err := ctx.Err(); err != nil {
 		return method.SetupResponse{}, err
 	}
-	p, err := merge(Name, Defaults(), req.Config)
+	p, err := methodkit.Params(Name, Defaults(), req.Config)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
@@ -204,26 +166,15 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if err := m.h.Ready(); err != nil {
 		return method.StepResponse{}, err
 	}
-	f1, err := feature(Name, req, key1, m.h.Dim)
+	f, err := methodkit.Features(Name, req, m.h.Dim, 2, key1, key2)
 	if err != nil {
 		return method.StepResponse{}, err
-	}
-	f2, err := feature(Name, req, key2, m.h.Dim)
-	if err != nil {
-		return method.StepResponse{}, err
-	}
-	n := f1.MustSize()[0]
-	if f2.MustSize()[0] != n {
-		return method.StepResponse{}, fmt.Errorf("simclrv2 step: views of %d and %d rows; want one batch", n, f2.MustSize()[0])
 	}
 	defer nn.Autograd()()
 	s := tensor.NewScope()
 	defer s.Close()
-	l1, l2 := s.T(nn.Leaf(f1)), s.T(nn.Leaf(f2))
-	x := s.T(ts.MustCat([]*ts.Tensor{l1, l2}, 0))
-	x = s.T(x.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-	z := s.T(m.head.Forward(x, req.Train))
-	z1, z2 := s.T(z.MustNarrow(0, 0, n, false)), s.T(z.MustNarrow(0, n, n, false))
+	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
+	z1, z2 := methodkit.ProjectTogether(s, m.head, req.Train, m.h.Dev, l1, l2)
 	loss := s.T(simclr.NTXent(z1, z2, m.temperature))
 	m.h.Opt.ZeroGrad()
 	loss.MustBackward()
@@ -236,25 +187,11 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 			return method.StepResponse{}, err
 		}
 	}
-	g, err := grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
+	g, err := methodkit.Grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("simclrv2 step: %w", err)
 	}
 	return method.StepResponse{Loss: value, Metrics: map[string]float64{"temperature": m.temperature}, Grads: g}, nil
-}
-
-// grads collects the leaves' gradients under their feature keys.
-func grads(keys []string, leaves []*ts.Tensor) (method.Tensors, error) {
-	out := method.Tensors{}
-	for i, k := range keys {
-		g, err := nn.Grad(leaves[i])
-		if err != nil {
-			out.Drop()
-			return nil, err
-		}
-		out[k] = g
-	}
-	return out, nil
 }
 
 // Save writes the head (with BatchNorm statistics), Adam's moments and the
@@ -278,17 +215,5 @@ func (m *Method) Load(ctx context.Context, state []byte) error {
 func (m *Method) Close() error {
 	m.h.Release()
 	m.head = nil
-	return nil
-}
-
-// samePairs checks two [B, C] float tensors of one shape and dtype.
-func samePairs(a, b *ts.Tensor) error {
-	sa, sb := a.MustSize(), b.MustSize()
-	if len(sa) != 2 || !slices.Equal(sa, sb) || sa[0] < 1 {
-		return fmt.Errorf("shapes %v and %v: want two [B, C] of one shape", sa, sb)
-	}
-	if a.DType() != b.DType() || (a.DType() != gotch.Float && a.DType() != gotch.Double) {
-		return fmt.Errorf("dtypes %v and %v: want one float dtype", a.DType(), b.DType())
-	}
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 
 	"github.com/sugarme/gotch"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/selfsup/selfsup/sdk/backend"
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/optim"
 	"github.com/selfsup/selfsup/sdk/tensor"
@@ -116,29 +116,9 @@ func SwappedLoss(scores *ts.Tensor, ncrops int64, assign []int64, t, eps float64
 	qm := s.T(s.T(ts.MustStack(codes, 0)).MustReshape([]int64{int64(len(assign)), n * k}, false))
 	lm := s.T(logp.MustReshape([]int64{ncrops, n * k}, false))
 	cross := s.T(qm.MustMm(s.T(lm.MustT(false)), false))
-	mask := s.T(pairMask(assign, ncrops, dt, scores.MustDevice()))
+	mask := s.T(methodkit.PairMask(assign, ncrops, dt, scores.MustDevice()))
 	total := s.T(s.T(cross.MustMul(mask, false)).MustSum(dt, false))
 	return total.MustDivScalar(ts.FloatScalar(-float64(n)*float64(len(assign))*float64(ncrops-1)), false)
-}
-
-// pairMask is the [len(assign), ncrops] matrix with 0 where crop v is the
-// code's own crop (v == assign[i]) and 1 elsewhere. The caller owns the
-// result.
-func pairMask(assign []int64, ncrops int64, dt gotch.DType, dev gotch.Device) *ts.Tensor {
-	a := int64(len(assign))
-	v := make([]float64, a*ncrops)
-	for i, c := range assign {
-		for j := range ncrops {
-			if j != c {
-				v[int64(i)*ncrops+j] = 1
-			}
-		}
-	}
-	x, err := tensor.FromFloat64(v, a, ncrops)
-	if err != nil {
-		panic(err) // the length always fills the shape
-	}
-	return x.MustTotype(dt, true).MustTo(dev, true)
 }
 
 // config is the merged, checked configuration.
@@ -150,17 +130,9 @@ type config struct {
 }
 
 func readConfig(over method.Params) (config, error) {
-	p := Defaults()
-	for k, v := range over {
-		if _, ok := p[k]; !ok {
-			known := make([]string, 0, len(p))
-			for k := range p {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return config{}, fmt.Errorf("swav: unknown config key %q (known: %v); fix the method config", k, known)
-		}
-		p[k] = v
+	p, err := methodkit.Params(Name, Defaults(), over)
+	if err != nil {
+		return config{}, err
 	}
 	var c config
 	var errs [11]error
