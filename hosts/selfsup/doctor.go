@@ -14,6 +14,7 @@ import (
 
 	"github.com/selfsup/selfsup/sdk/backend"
 	"github.com/selfsup/selfsup/sdk/data"
+	"github.com/selfsup/selfsup/sdk/plugin"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
@@ -35,7 +36,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	checks := doctorChecks(*dataDir)
+	checks := doctorChecks(ctx, *dataDir)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	missing := 0
 	for _, c := range checks {
@@ -53,7 +54,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-func doctorChecks(fmnistDir string) []check {
+func doctorChecks(ctx context.Context, fmnistDir string) []check {
 	var cs []check
 	cs = append(cs, check{"go", "ok", fmt.Sprintf("%s %s/%s, %d CPUs", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())})
 	cs = append(cs, check{"gotch", "ok", moduleVersion("github.com/sugarme/gotch")})
@@ -75,7 +76,7 @@ func doctorChecks(fmnistDir string) []check {
 	} else {
 		cs = append(cs, check{"openmp", "warn", fmt.Sprintf("OMP_WAIT_POLICY=%q: spinning OpenMP threads slow steps 2-3x when another core is busy", p)})
 	}
-	cs = append(cs, pluginChecks()...)
+	cs = append(cs, pluginChecks(ctx)...)
 	cs = append(cs, fashionMNISTCheck(fmnistDir))
 	return cs
 }
@@ -108,40 +109,27 @@ func blasCheck() check {
 	}
 }
 
-// pluginDirs are the folders searched for plugin binaries, in order.
-func pluginDirs() []string {
-	var dirs []string
-	if p := os.Getenv("SELFSUP_PLUGIN_PATH"); p != "" {
-		dirs = append(dirs, filepath.SplitList(p)...)
+// pluginChecks lists the plugin search path and what each binary on it
+// serves (sdk/plugin's discovery, as `selfsup plugin list`).
+func pluginChecks(ctx context.Context) []check {
+	dirs := plugin.SearchDirs()
+	cs := []check{{"plugin path", "ok", strings.Join(dirs, string(filepath.ListSeparator))}}
+	bins, err := plugin.List(ctx, dirs)
+	if err != nil {
+		return append(cs, check{"plugins", "warn", err.Error()})
 	}
-	dirs = append(dirs, "bin")
-	if exe, err := os.Executable(); err == nil {
-		dirs = append(dirs, filepath.Dir(exe))
-	}
-	return dirs
-}
-
-func pluginChecks() []check {
-	dirs := pluginDirs()
 	var found []string
-	for _, d := range dirs {
-		entries, err := os.ReadDir(d)
-		if err != nil {
+	for _, b := range bins {
+		if b.Err != nil {
+			cs = append(cs, check{"plugin " + b.Name, "warn", b.Err.Error()})
 			continue
 		}
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "selfsup-") && !e.IsDir() && e.Name() != "selfsup-rl" {
-				found = append(found, filepath.Join(d, e.Name()))
-			}
-		}
+		found = append(found, fmt.Sprintf("%s (%s)", b.Name, strings.Join(b.MethodNames(), ",")))
 	}
-	cs := []check{{"plugin path", "ok", strings.Join(dirs, string(filepath.ListSeparator))}}
 	if len(found) == 0 {
-		cs = append(cs, check{"plugins", "warn", "no selfsup-* plugin binaries found: run `make build`"})
-	} else {
-		cs = append(cs, check{"plugins", "ok", strings.Join(found, ", ")})
+		return append(cs, check{"plugins", "warn", "no selfsup-* plugin binaries found: run `make build`"})
 	}
-	return cs
+	return append(cs, check{"plugins", "ok", strings.Join(found, ", ")})
 }
 
 func fashionMNISTCheck(dir string) check {
