@@ -191,21 +191,7 @@ func TestStep(t *testing.T) {
 	})
 	t.Run("memory_flat", func(t *testing.T) {
 		m, req := setup(t), randomStep(t, 400)
-		for i := range int64(50) {
-			step(t, m, req, i)
-		}
-		before, err := conformance.SettledRSS()
-		if err != nil {
-			t.Skip(err)
-		}
-		for i := range int64(300) {
-			step(t, m, req, 50+i)
-		}
-		after, _ := conformance.SettledRSS()
-		t.Logf("RSS %d MiB -> %d MiB over 300 steps", before>>20, after>>20)
-		if after-before > 16<<20 {
-			t.Errorf("RSS grew by %d KiB over 300 steps: a step leaks tensors", (after-before)>>10)
-		}
+		conformance.MemoryFlat(t, 50, 300, 16<<20, func(i int64) { step(t, m, req, i) })
 	})
 	t.Run("needs_boxes", func(t *testing.T) {
 		m, req := setup(t), randomStep(t, 500)

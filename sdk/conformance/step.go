@@ -232,33 +232,7 @@ func TestStep(t *testing.T, ctor method.Constructor, opt StepOptions) {
 		}
 		m := newMethod(t)
 		req := newBatch(t, opt.Seed+400)
-		warm := max(opt.MemorySteps/6, 20)
-		for i := range warm {
-			step(t, m, req, int64(i))
-		}
-		// Two windows of MemorySteps/2 steps: a leak grows RSS in both, while
-		// the allocator settling (arenas of libtorch's worker threads, more
-		// of them when other processes load the CPUs) mostly grows it in the
-		// first. The smaller window's growth, doubled, is the measure.
-		half := max(opt.MemorySteps/2, 1)
-		var rss [3]int64
-		for w := range rss {
-			if w > 0 {
-				for i := range half {
-					step(t, m, req, int64(warm+(w-1)*half+i))
-				}
-			}
-			r, err := SettledRSS()
-			if err != nil {
-				t.Skipf("cannot read RSS: %v", err)
-			}
-			rss[w] = r
-		}
-		growth := 2 * min(rss[1]-rss[0], rss[2]-rss[1])
-		t.Logf("RSS %d -> %d -> %d MiB over two windows of %d steps", rss[0]>>20, rss[1]>>20, rss[2]>>20, half)
-		if growth > opt.MaxGrowth {
-			t.Errorf("RSS grew by %d KiB per %d steps in both windows (limit %d KiB): a step leaks tensors", growth>>10, 2*half, opt.MaxGrowth>>10)
-		}
+		MemoryFlat(t, max(opt.MemorySteps/6, 20), opt.MemorySteps, opt.MaxGrowth, func(i int64) { step(t, m, req, i) })
 	})
 }
 
@@ -292,6 +266,38 @@ func descentLowersLoss(t *testing.T, m method.Method, req method.StepRequest) {
 	after.Grads.Drop()
 	if !(after.Loss < resp.Loss) {
 		t.Errorf("loss %v after moving the features against the gradient, %v before; the gradient is not the loss's", after.Loss, resp.Loss)
+	}
+}
+
+// MemoryFlat runs step warm times, then steps more times in two windows, and
+// fails t when resident memory grows by more than maxGrowth per steps in
+// both windows. A leak grows RSS in both windows, while the C allocator
+// settling (arenas of libtorch's worker threads, more of them when other
+// processes load the CPUs) mostly grows it in the first; the smaller
+// window's growth, doubled, is the measure.
+func MemoryFlat(t *testing.T, warm, steps int, maxGrowth int64, step func(i int64)) {
+	t.Helper()
+	for i := range warm {
+		step(int64(i))
+	}
+	half := max(steps/2, 1)
+	var rss [3]int64
+	for w := range rss {
+		if w > 0 {
+			for i := range half {
+				step(int64(warm + (w-1)*half + i))
+			}
+		}
+		r, err := SettledRSS()
+		if err != nil {
+			t.Skipf("cannot read RSS: %v", err)
+		}
+		rss[w] = r
+	}
+	growth := 2 * min(rss[1]-rss[0], rss[2]-rss[1])
+	t.Logf("RSS %d -> %d -> %d MiB over two windows of %d steps", rss[0]>>20, rss[1]>>20, rss[2]>>20, half)
+	if growth > maxGrowth {
+		t.Errorf("RSS grew by %d KiB per %d steps in both windows (limit %d KiB): a step leaks tensors", growth>>10, 2*half, maxGrowth>>10)
 	}
 }
 
