@@ -19,11 +19,10 @@ import (
 
 // Files evaluate writes into the run folder.
 const (
-	EvalFile   = "eval.json"
-	ProbePNG   = "linear.png"
-	viewsSeed  = 7919 // offsets the run seed for the evaluation's augmented views
-	evalBatch  = 500
-	alignViewA = 0
+	EvalFile  = "eval.json"
+	ProbePNG  = "linear.png"
+	viewsSeed = 7919 // offsets the run seed for the evaluation's augmented views
+	evalBatch = 500
 )
 
 // evaluate measures a trunk — and unless the recipe says no, the random-init
@@ -121,10 +120,10 @@ func viewFeatures(ctx context.Context, enc encoder.Encoder, testSet *data.Datase
 			return out, nil
 		}
 	}
-	if a, err = eval.Extract(ctx, enc, testSet, eval.ExtractOptions{Norm: norm, BatchSize: evalBatch, Transform: view(alignViewA)}); err != nil {
+	if a, err = eval.Extract(ctx, enc, testSet, eval.ExtractOptions{Norm: norm, BatchSize: evalBatch, Transform: view(0)}); err != nil {
 		return nil, nil, fmt.Errorf("view features: %w", err)
 	}
-	if b, err = eval.Extract(ctx, enc, testSet, eval.ExtractOptions{Norm: norm, BatchSize: evalBatch, Transform: view(1 - alignViewA)}); err != nil {
+	if b, err = eval.Extract(ctx, enc, testSet, eval.ExtractOptions{Norm: norm, BatchSize: evalBatch, Transform: view(1)}); err != nil {
 		a.MustDrop()
 		return nil, nil, fmt.Errorf("view features: %w", err)
 	}
