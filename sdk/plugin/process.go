@@ -87,8 +87,9 @@ func startProcess(ctx context.Context, path string, cfg processConfig) (*process
 	select {
 	case s = <-ch:
 	case <-ctx.Done():
-		c.Kill()
+		c.Kill() // stops a start in progress, if the process exists yet
 		<-ch
+		c.Kill() // and the process a start that finished meanwhile left behind
 		return nil, fmt.Errorf("plugin %s: start cancelled: %w", name, ctx.Err())
 	}
 	if s.err != nil {
