@@ -1,10 +1,10 @@
 package encoder
 
 import (
-	"fmt"
-
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
 // The trunks call libtorch through these few wrappers rather than through
@@ -21,31 +21,11 @@ import (
 // Here the result cell lives on the Go side and the extra handle an
 // in-place op returns is freed at once.
 
-// call runs a libtorch op that writes one new tensor handle to out.
-func call(op string, f func(out *lib.Ctensor)) (*ts.Tensor, error) {
-	var out lib.Ctensor
-	f(&out)
-	if err := ts.TorchErr(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	return ts.New(out), nil
-}
+func call(op string, f func(out *lib.Ctensor)) (*ts.Tensor, error) { return tensor.Call(op, f) }
 
-// inPlace runs an in-place libtorch op and frees the extra handle to its
-// (unchanged) receiver that the op returns.
-func inPlace(op string, f func(out *lib.Ctensor)) error {
-	var out lib.Ctensor
-	f(&out)
-	if err := ts.TorchErr(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if out != nil {
-		lib.AtFree(out)
-	}
-	return nil
-}
+func inPlace(op string, f func(out *lib.Ctensor)) error { return tensor.InPlace(op, f) }
 
-func ct(x *ts.Tensor) lib.Ctensor { return lib.Ctensor(x.Ctensor()) }
+func ct(x *ts.Tensor) lib.Ctensor { return tensor.C(x) }
 
 func conv2d(x, w *ts.Tensor, stride, padding int64) (*ts.Tensor, error) {
 	return call("conv2d", func(out *lib.Ctensor) {
@@ -89,12 +69,6 @@ func uniform_(x *ts.Tensor, lo, hi float64) error {
 
 func normal_(x *ts.Tensor, mean, std float64) error {
 	return inPlace("normal_", func(out *lib.Ctensor) { lib.AtgNormal_(out, ct(x), mean, std) })
-}
-
-func lerp_(x, end *ts.Tensor, w float64) error {
-	s := lib.AtsFloat(w)
-	defer lib.AtsFree(s)
-	return inPlace("lerp_", func(out *lib.Ctensor) { lib.AtgLerp_(out, ct(x), ct(end), s) })
 }
 
 func detach(x *ts.Tensor) (*ts.Tensor, error) {

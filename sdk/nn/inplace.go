@@ -1,10 +1,10 @@
 package nn
 
 import (
-	"fmt"
-
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
 // gotch's in-place methods (Tensor.Xxx_) replace the receiver's C handle
@@ -14,21 +14,9 @@ import (
 // Copy_ (which returns no handle), or through the helpers below, which call
 // the binding themselves and free the extra handle.
 
-// inPlace runs a libtorch in-place op through gotch's C binding and frees
-// the handle it returns.
-func inPlace(name string, op func(out *lib.Ctensor)) error {
-	var out lib.Ctensor
-	op(&out)
-	if err := ts.TorchErr(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if out != nil {
-		lib.AtFree(out)
-	}
-	return nil
-}
+func inPlace(name string, op func(out *lib.Ctensor)) error { return tensor.InPlace(name, op) }
 
-func ctensor(t *ts.Tensor) lib.Ctensor { return lib.Ctensor(t.Ctensor()) }
+func ctensor(t *ts.Tensor) lib.Ctensor { return tensor.C(t) }
 
 // setRequiresGrad marks t (in place) as requiring grad or not.
 func setRequiresGrad(t *ts.Tensor, on bool) error {
