@@ -24,7 +24,7 @@ PLUGINS := $(wildcard plugins/*/cmd/selfsup-*)
 # Example plugins and the binary name each builds to.
 EXAMPLE_PLUGINS := thirdparty-plugin:selfsup-vicreg
 
-.PHONY: all setup env build test test-short run eval bench proto lint doctor clean
+.PHONY: all setup env build test test-short run eval bench bench-methods proto lint doctor clean
 
 all: build
 
@@ -72,6 +72,14 @@ run: build
 # on all of Fashion-MNIST against the PyTorch reference's numbers).
 eval: setup
 	$(ENV) $(GO) test -tags full -run Full -count=1 -v -timeout 60m ./sdk/eval/
+
+# bench-methods: pre-trains every method with a recipes/<method>-fmnist.yaml
+# for the same budget (EPOCHS, default 1) through its plugin, evaluates each,
+# and writes the table to docs/benchmarks.md (about 1.5 h on 2 cores; not
+# part of CI). Reruns keep the methods already measured in runs/bench-methods.
+EPOCHS ?= 1
+bench-methods: build
+	$(ENV) $(GO) run ./bench/methods --epochs $(EPOCHS) --bin $(BIN) $(if $(METHODS),--methods $(METHODS))
 
 # bench: benchmarks, written to docs/bench/ (not part of CI).
 bench: build

@@ -12,6 +12,7 @@ import (
 	"github.com/selfsup/selfsup/plugins/barlowtwins"
 	"github.com/selfsup/selfsup/plugins/byol"
 	"github.com/selfsup/selfsup/plugins/contrastive"
+	"github.com/selfsup/selfsup/plugins/cpcv2"
 	"github.com/selfsup/selfsup/plugins/dino"
 	"github.com/selfsup/selfsup/plugins/instdisc"
 	"github.com/selfsup/selfsup/plugins/invaspread"
@@ -38,6 +39,7 @@ func Builtin() []method.Constructor {
 		barlowtwins.Constructors(),
 		invaspread.Constructors(),
 		simclrv2.Constructors(),
+		cpcv2.Constructors(),
 	} {
 		out = append(out, family...)
 	}

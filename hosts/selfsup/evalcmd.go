@@ -26,6 +26,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		device  = fs.String("device", "cpu", "cpu, cuda, cuda:N or auto")
 		threads = fs.Int("threads", 0, "libtorch threads (default: all CPUs)")
 		seed    = fs.Int64("seed", 0, "seed of the probes and of the random-init baseline")
+		save    = fs.String("save-probe", "", "write the trunk's linear probe on raw features to this safetensors file (weight [C, D], bias [C]: a teacher_head for simclrv2_distill)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: selfsup eval [flags] CHECKPOINT
@@ -35,7 +36,8 @@ kNN (cosine, k=200, T=0.1; the train split is the bank, the test split the
 queries), a linear probe (Adam 1e-3, batch 256, 30 epochs) on raw and on
 L2-normalised features, and alignment/uniformity; next to the raw-pixel and
 random-init baselines of the same data. Prints a table, writes eval.json and
-linear.png.
+linear.png; --save-probe FILE also writes the trunk's raw-feature probe as a
+Linear classifier (the teacher_head of simclrv2_distill).
 
 Flags:`)
 		fs.PrintDefaults()
@@ -65,7 +67,7 @@ Flags:`)
 	r.Data.Source = *dataSrc
 	r.Data.Test = *testDir
 	r.Train.Seed = uint64(*seed)
-	r.Eval = evalConfig{K: *k, T: *temp, LinearEpochs: *epochs, NoBaselines: *noBase}
+	r.Eval = evalConfig{K: *k, T: *temp, LinearEpochs: *epochs, NoBaselines: *noBase, SaveProbe: *save}
 	_, trainSet, testSet, err := loadData(ctx, r.Data)
 	if err != nil {
 		log.Error().Err(err).Msg("eval")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/rs/zerolog"
 	"github.com/sugarme/gotch/ts"
@@ -65,10 +66,19 @@ func evaluate(ctx context.Context, name string, trunk encoder.Encoder, trainSet,
 			return encoder.New(trunk.Name(), int64(testSet.C), trunk.VarStore().Device())
 		}})
 	}
+	var head *eval.ProbeResult // the trunk's probe on raw features, for SaveProbe
 	for _, m := range models {
 		enc, err := m.enc()
 		if err != nil {
 			return nil, err
+		}
+		mopts := opts
+		if !m.baseline && r.Eval.SaveProbe != "" {
+			mopts.Probe.Trained = func(o eval.ProbeOptions, res eval.ProbeResult) {
+				if !o.Normalize && !o.Standardize {
+					head = &res
+				}
+			}
 		}
 		log.Info().Str("model", m.name).Msg("evaluating")
 		f, err := eval.EncoderFeatures(ctx, m.name, enc, trainSet, testSet, xopts)
@@ -80,12 +90,17 @@ func evaluate(ctx context.Context, name string, trunk encoder.Encoder, trainSet,
 			f.Drop()
 			return nil, err
 		}
-		res, err := eval.Evaluate(ctx, f, trainSet.Labels, testSet.Labels, opts)
+		res, err := eval.Evaluate(ctx, f, trainSet.Labels, testSet.Labels, mopts)
 		f.Drop()
 		if err != nil {
 			return nil, err
 		}
 		rep.Add(res)
+		if !m.baseline && r.Eval.SaveProbe != "" {
+			if err := saveProbe(r.Eval.SaveProbe, head, m.name, trunk, log); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if !r.Eval.NoBaselines {
 		f, err := eval.PixelFeatures(ctx, trainSet, testSet, eval.ExtractOptions{Norm: norm})
@@ -103,6 +118,30 @@ func evaluate(ctx context.Context, name string, trunk encoder.Encoder, trainSet,
 		}
 	}
 	return rep, nil
+}
+
+// saveProbe writes the trunk's linear probe on raw features as a Linear
+// classifier (see eval.SaveLinear), with where it comes from as metadata.
+func saveProbe(path string, p *eval.ProbeResult, model string, trunk encoder.Encoder, log zerolog.Logger) error {
+	if p == nil {
+		return fmt.Errorf("save probe %s: the evaluation trained no raw-feature probe; this is a bug, please report it", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("save probe: %w", err)
+	}
+	meta := map[string]string{
+		"selfsup_probe": "linear_raw",
+		"model":         model,
+		"encoder":       trunk.Name(),
+		"features":      "pooled trunk features, eval mode, raw (not L2-normalised)",
+		"accuracy":      strconv.FormatFloat(p.Accuracy, 'f', 2, 64),
+	}
+	if err := eval.SaveLinear(path, p.Weight, p.Bias, meta); err != nil {
+		return fmt.Errorf("%w (check that --save-probe names a writable file)", err)
+	}
+	log.Info().Str("probe", path).Int("classes", len(p.Bias)).Int("dim", len(p.Weight[0])).Float64("accuracy", p.Accuracy).
+		Msg("saved the linear probe on raw features (a teacher_head for simclrv2_distill)")
+	return nil
 }
 
 // viewFeatures extracts features of two augmented views of every test image

@@ -37,6 +37,8 @@ type runFlags struct {
 	inProcess bool
 	resume    bool
 	noEval    bool
+	init      string
+	saveProbe string
 	methodCfg kvFlags
 }
 
@@ -58,6 +60,8 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.inProcess, "in-process", false, "run the method inside this process instead of its plugin binary")
 	fs.BoolVar(&f.resume, "resume", false, "continue from the run folder's checkpoint")
 	fs.BoolVar(&f.noEval, "no-eval", false, "skip the evaluation after training")
+	fs.StringVar(&f.init, "init", "", "start the trunk (and the method's target copy) from the trunk of this pre-training checkpoint or run folder")
+	fs.StringVar(&f.saveProbe, "save-probe", "", "after the evaluation, write the trunk's linear probe on raw features to this safetensors file (a teacher_head for simclrv2_distill)")
 	fs.Var(&f.methodCfg, "set", "method hyper-parameter KEY=VALUE (repeatable), e.g. --set temperature=0.2")
 }
 
@@ -106,6 +110,15 @@ func (f *runFlags) apply(r *recipe) error {
 	if f.subset > 0 {
 		r.Data.Subset = f.subset
 	}
+	if f.init != "" {
+		t.Init = f.init
+	}
+	if f.saveProbe != "" {
+		r.Eval.SaveProbe = f.saveProbe
+	}
+	if f.noEval && r.Eval.SaveProbe != "" {
+		return fmt.Errorf("--save-probe (eval.save_probe) needs the evaluation: drop --no-eval, or save the probe later with selfsup eval --save-probe FILE CHECKPOINT")
+	}
 	if len(f.methodCfg) > 0 {
 		if t.Method == nil {
 			t.Method = method.Params{}
@@ -143,7 +156,9 @@ Pre-trains an encoder with a self-supervised method on the recipe's data
 loss.png and checkpoint.safetensors to the run folder, then evaluates the
 trunk (kNN, linear probe, alignment/uniformity) next to raw-pixel and
 random-init baselines and writes eval.json. Ctrl-C writes a checkpoint;
---resume continues from it.
+--resume continues from it. --init CKPT starts the trunk from another run's
+checkpoint (SimCLR v2 self-distillation: the frozen teacher); --save-probe
+FILE keeps the evaluation's linear probe on raw features.
 
 Flags:`)
 		fs.PrintDefaults()

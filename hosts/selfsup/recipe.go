@@ -49,6 +49,10 @@ type evalConfig struct {
 	LinearEpochs int `yaml:"linear_epochs,omitempty"`
 	// NoBaselines skips the raw-pixel and random-init rows.
 	NoBaselines bool `yaml:"no_baselines,omitempty"`
+	// SaveProbe, when set, is where the evaluated trunk's linear probe on
+	// raw features is written (safetensors: "weight" [C, D], "bias" [C],
+	// float32): the teacher_head of simclrv2_distill.
+	SaveProbe string `yaml:"save_probe,omitempty"`
 }
 
 func loadRecipe(path string) (recipe, error) {

@@ -72,11 +72,19 @@ func KD(student, teacher *ts.Tensor, t float64) *ts.Tensor {
 //   - The student is the host's trunk plus a Linear(D, C) the method trains;
 //     the loss is KD of the student's logits against the teacher's.
 //
-// For a real self-distillation the host's trunk must start from the
-// fine-tuned teacher's weights (so its frozen copy is the teacher). Without
-// a teacher_head file the teacher classifier is a fixed, seeded random
-// Linear: the method then runs (tests, plumbing) but distils a random
-// function; the metric "teacher_loaded" says which.
+// For a real self-distillation the host's trunk starts from the teacher's
+// weights, so that its frozen copy is the teacher: selfsup pretrain --init
+// CKPT (train.Config.Init) loads the trunk of a pre-training checkpoint
+// before the target is copied from it, and selfsup eval --save-probe FILE
+// (or pretrain --save-probe) writes that trunk's linear probe on raw
+// features in the teacher_head layout. A run is then: pretrain simclrv2 →
+// eval --save-probe FILE → pretrain simclrv2_distill --init CKPT --set
+// teacher_head=FILE (recipes/simclrv2_distill-fmnist.yaml). The host does
+// not fine-tune a trunk, so the teacher is the linear-evaluated model, not
+// the paper's fine-tuned one. Without a teacher_head file the teacher
+// classifier is a fixed, seeded random Linear: the method then runs (tests,
+// plumbing) but distils a random function; the metric "teacher_loaded" says
+// which.
 type Distill struct {
 	h                nn.Heads // student head, Adam, counters
 	temperature      float64
@@ -90,7 +98,9 @@ type Distill struct {
 func NewDistill() *Distill { return &Distill{h: nn.Heads{Name: DistillName}} }
 
 // Spec: one view v1 through the trunk (the student) and through a frozen
-// target (momentum 1: the teacher's trunk), pooled tap. The view uses the
+// target (momentum 1: the teacher's trunk) run in inference mode, its
+// BatchNorm on running statistics as when the teacher's probe was fitted;
+// pooled tap. The view uses the
 // "mocov2" recipe, the mildest built-in at 28×28 (crop, flip, light jitter);
 // SimCLR v2 distils on crop-and-flip views, which a recipe file gets by
 // overriding the recipe (see recipes/simclrv2_distill-fmnist.yaml).
@@ -98,7 +108,7 @@ func (m *Distill) Spec() method.Spec {
 	return method.Spec{
 		Name:     DistillName,
 		Views:    []method.View{{Name: "v1", Recipe: "mocov2", Online: true, Target: true}},
-		Target:   &method.Target{Momentum: 1, Schedule: method.Constant},
+		Target:   &method.Target{Momentum: 1, Schedule: method.Constant, Inference: true},
 		Defaults: DistillDefaults(),
 	}
 }

@@ -51,6 +51,9 @@ type View struct {
 	// Labels are pseudo-labels by name, int64 [N] ("rotation": the number
 	// of 90° counter-clockwise turns).
 	Labels map[string]*ts.Tensor
+	// Grid is G for a view cut into a G×G grid of patches (see GridCut):
+	// Images then holds N·G·G patches and Boxes is nil. 0 otherwise.
+	Grid int
 }
 
 // Drop frees the view's tensors.
@@ -86,6 +89,8 @@ func (r Result) View(name string) (View, bool) {
 type ViewRecipe struct {
 	Name   string
 	Recipe Recipe
+	// Grid, when set, cuts the view into patches after Recipe.
+	Grid *GridCut
 }
 
 // Pipeline is an Augmenter that makes one view per ViewRecipe. It holds no
@@ -112,7 +117,14 @@ func New(views ...ViewRecipe) (*Pipeline, error) {
 		if err := v.Recipe.Validate(0); err != nil {
 			return nil, fmt.Errorf("augment: view %s: %w", v.Name, err)
 		}
-		p.views = append(p.views, ViewRecipe{Name: v.Name, Recipe: v.Recipe.Clone()})
+		var grid *GridCut
+		if v.Grid != nil {
+			if err := v.Grid.check(v.Recipe, 0); err != nil {
+				return nil, fmt.Errorf("augment: view %s: %w", v.Name, err)
+			}
+			grid = v.Grid.clone()
+		}
+		p.views = append(p.views, ViewRecipe{Name: v.Name, Recipe: v.Recipe.Clone(), Grid: grid})
 	}
 	return p, nil
 }
@@ -132,14 +144,9 @@ type SpecOptions struct {
 func FromSpec(spec method.Spec, opts SpecOptions) (*Pipeline, error) {
 	var views []ViewRecipe
 	for _, v := range spec.Views {
-		r, ok := opts.Recipes[v.Recipe]
-		if ok {
-			r = r.Clone()
-		} else {
-			var err error
-			if r, err = Builtin(v.Recipe, opts.Size, opts.Channels); err != nil {
-				return nil, fmt.Errorf("augment: method %s, view %s: %w", spec.Name, v.Name, err)
-			}
+		r, err := recipeFor(v.Recipe, opts.Size, opts)
+		if err != nil {
+			return nil, fmt.Errorf("augment: method %s, view %s: %w", spec.Name, v.Name, err)
 		}
 		if v.Size > 0 {
 			r.Size = v.Size
@@ -147,16 +154,39 @@ func FromSpec(spec method.Spec, opts SpecOptions) (*Pipeline, error) {
 		if err := r.Validate(opts.Channels); err != nil {
 			return nil, fmt.Errorf("augment: method %s, view %s: %w", spec.Name, v.Name, err)
 		}
-		views = append(views, ViewRecipe{Name: v.Name, Recipe: r})
+		vr := ViewRecipe{Name: v.Name, Recipe: r}
+		if g := v.Grid; g != nil {
+			vr.Grid = &GridCut{Patch: g.Patch, Stride: g.Stride}
+			if g.PatchRecipe != "" {
+				pr, err := recipeFor(g.PatchRecipe, g.Patch, opts)
+				if err != nil {
+					return nil, fmt.Errorf("augment: method %s, view %s, patches: %w", spec.Name, v.Name, err)
+				}
+				vr.Grid.PatchRecipe = &pr
+			}
+			if err := vr.Grid.check(r, opts.Channels); err != nil {
+				return nil, fmt.Errorf("augment: method %s, view %s: %w", spec.Name, v.Name, err)
+			}
+		}
+		views = append(views, vr)
 	}
 	return New(views...)
+}
+
+// recipeFor is the recipe called name: opts.Recipes' first, else the
+// built-in one for images of side size.
+func recipeFor(name string, size int, opts SpecOptions) (Recipe, error) {
+	if r, ok := opts.Recipes[name]; ok {
+		return r.Clone(), nil
+	}
+	return Builtin(name, size, opts.Channels)
 }
 
 // Views returns the pipeline's views (copies, safe to edit).
 func (p *Pipeline) Views() []ViewRecipe {
 	out := make([]ViewRecipe, len(p.views))
 	for i, v := range p.views {
-		out[i] = ViewRecipe{Name: v.Name, Recipe: v.Recipe.Clone()}
+		out[i] = ViewRecipe{Name: v.Name, Recipe: v.Recipe.Clone(), Grid: v.Grid.clone()}
 	}
 	return out
 }
@@ -183,6 +213,15 @@ func (p *Pipeline) Augment(ctx context.Context, req Request) (Result, error) {
 		if err := v.Recipe.check(in); err != nil {
 			return Result{}, fmt.Errorf("augment: view %s: %w", v.Name, err)
 		}
+		if v.Grid != nil {
+			r := v.Recipe
+			if r.Size == 0 {
+				r.Size = in.h
+			}
+			if err := v.Grid.check(r, in.c); err != nil {
+				return Result{}, fmt.Errorf("augment: view %s: %w", v.Name, err)
+			}
+		}
 	}
 
 	base := newArena(x.MustDevice())
@@ -203,7 +242,11 @@ func (p *Pipeline) Augment(ctx context.Context, req Request) (Result, error) {
 			res.Drop()
 			return Result{}, fmt.Errorf("augment: %w", err)
 		}
-		res.Views = append(res.Views, v.Recipe.apply(v.Name, x01, in, newRNG(req.Seed, req.Step, i), base.dev))
+		view := v.Recipe.apply(v.Name, x01, in, newRNG(req.Seed, req.Step, i), base.dev)
+		if v.Grid != nil {
+			view = v.Grid.cut(view, newRNG(req.Seed, req.Step, patchStream+i), base.dev)
+		}
+		res.Views = append(res.Views, view)
 	}
 	return res, nil
 }

@@ -177,7 +177,7 @@ func TestDeterminism(t *testing.T) {
 				if r.Blur == nil {
 					r.Blur = &Blur{P: 0.5, Sigma: [2]float64{0.1, 2}, Kernel: 5}
 				}
-				p, err := New(ViewRecipe{"a", r}, ViewRecipe{"b", r})
+				p, err := New(ViewRecipe{Name: "a", Recipe: r}, ViewRecipe{Name: "b", Recipe: r})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -693,7 +693,7 @@ func TestRequestErrors(t *testing.T) {
 	if _, err := New(); err == nil {
 		t.Error("New(): want an error")
 	}
-	if _, err := New(ViewRecipe{"a", Recipe{}}, ViewRecipe{"a", Recipe{}}); err == nil {
+	if _, err := New(ViewRecipe{Name: "a", Recipe: Recipe{}}, ViewRecipe{Name: "a", Recipe: Recipe{}}); err == nil {
 		t.Error("two views named a: want an error")
 	}
 	cancelled, cancel := context.WithCancel(ctx)
@@ -722,7 +722,7 @@ func TestMemoryFlat(t *testing.T) {
 		t.Skip("slow")
 	}
 	r, _ := Builtin("simclr", 28, 1)
-	p, _ := New(ViewRecipe{"v1", r}, ViewRecipe{"v2", r})
+	p, _ := New(ViewRecipe{Name: "v1", Recipe: r}, ViewRecipe{Name: "v2", Recipe: r})
 	x := randomU8(t, 1, 256, 1, 28, 28)
 	defer x.MustDrop()
 	var rss []int64
@@ -759,7 +759,7 @@ func benchmarkRecipe(b *testing.B, name string, n, ch, size int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, _ := New(ViewRecipe{"v1", r}, ViewRecipe{"v2", r})
+	p, _ := New(ViewRecipe{Name: "v1", Recipe: r}, ViewRecipe{Name: "v2", Recipe: r})
 	x := randomU8(b, 1, n, ch, size, size)
 	defer x.MustDrop()
 	b.ResetTimer()

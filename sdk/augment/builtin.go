@@ -32,6 +32,8 @@ func builtins() map[string]func(size, channels int) Recipe {
 		"curl-crop":    curlCrop,
 		"identity":     identity,
 		"rotation":     rotation,
+		"cpcv2":        cpcv2,
+		"cpcv2-patch":  cpcv2Patch,
 	}
 }
 
@@ -206,4 +208,30 @@ func identity(size, channels int) Recipe {
 // the pseudo-label "rotation" (RotNet-style pretext tasks).
 func rotation(size, channels int) Recipe {
 	return Recipe{Size: size, Rotate: true, Normalize: normalizeFor(channels)}
+}
+
+// cpcv2 is the image-level part of CPC v2's augmentation (Hénaff et al.
+// 2019), before the image is cut into its grid of patches: a random
+// resized crop (scale 0.6 to 1; the patches must keep enough of the
+// object to predict one another) and a flip. Pixels stay in [0, 1]:
+// cpcv2-patch augments and normalises each patch.
+func cpcv2(size, _ int) Recipe {
+	return Recipe{
+		Size: size,
+		Crop: &Crop{Scale: [2]float64{0.6, 1}, Ratio: [2]float64{3.0 / 4, 4.0 / 3}},
+		Flip: 0.5,
+	}
+}
+
+// cpcv2Patch is CPC v2's per-patch augmentation at the patch's size: each
+// patch jitters and drops colour on its own (jitter 0.4, 0.4, 0.4, 0.1 with
+// p 0.8, grayscale p 0.2; only brightness and contrast for 1-channel
+// images), then is normalised.
+func cpcv2Patch(size, channels int) Recipe {
+	return Recipe{
+		Size:      size,
+		Jitter:    &Jitter{P: 0.8, Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Hue: 0.1},
+		Grayscale: 0.2,
+		Normalize: normalizeFor(channels),
+	}
 }

@@ -19,9 +19,9 @@ import (
 )
 
 // RandomStep makes a training StepRequest for spec with random float32
-// pooled features [n, d] (seeded) for every view: under the online key for
-// online views and the target key for target views. The caller frees
-// req.Features.
+// pooled features [n, d] (seeded; [n, G, G, d] for grid views) for every
+// view: under the online key for online views and the target key for
+// target views. The caller frees req.Features.
 func RandomStep(spec method.Spec, n, d, seed int64) (method.StepRequest, error) {
 	rng := nn.NewRand(seed)
 	req := method.StepRequest{Train: true, Features: method.Tensors{}}
@@ -35,7 +35,12 @@ func RandomStep(spec method.Spec, n, d, seed int64) (method.StepRequest, error) 
 				if (target && !v.Target) || (!target && !v.Online) {
 					continue
 				}
-				x, err := nn.Normal(rng, gotch.CPU, n, d)
+				shape := []int64{n, d}
+				if g := v.Grid; g != nil { // [N, G, G, D] for a grid view
+					side := int64(g.Side(v.Size))
+					shape = []int64{n, side, side, d}
+				}
+				x, err := nn.Normal(rng, gotch.CPU, shape...)
 				if err != nil {
 					req.Features.Drop()
 					return req, err

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/data"
+	"github.com/selfsup/selfsup/sdk/safetensors"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
@@ -40,6 +42,11 @@ type ProbeOptions struct {
 	// Progress, when set, is called after each epoch with the epoch
 	// (1-based), the number of epochs and the test accuracy.
 	Progress func(epoch, epochs int, testAccuracy float64) `json:"-"`
+	// Trained, when set, receives every probe LinearProbe has trained: the
+	// options it ran with (defaults filled in) and its result, Weight and
+	// Bias included. Evaluate runs two probes with one ProbeOptions; tell
+	// them apart by opts.Normalize (false: the raw-feature probe).
+	Trained func(opts ProbeOptions, res ProbeResult) `json:"-"`
 }
 
 func (o ProbeOptions) withDefaults() ProbeOptions {
@@ -64,6 +71,12 @@ type ProbeResult struct {
 	TestAccuracy []float64 `json:"test_accuracy"`
 	// TrainLoss is the mean cross-entropy of each epoch's training steps.
 	TrainLoss []float64 `json:"train_loss"`
+	// Weight [C][D] and Bias [C] are the trained classifier in the layout
+	// of PyTorch's nn.Linear: logits = x·Weightᵀ + Bias, for x a feature as
+	// the probe saw it (as extracted, L2-normalised with Normalize,
+	// z-scored with Standardize). SaveLinear writes them.
+	Weight [][]float32 `json:"-"`
+	Bias   []float32   `json:"-"`
 }
 
 // Adam's constants (PyTorch's defaults); the probe uses no weight decay.
@@ -158,7 +171,50 @@ func LinearProbe(ctx context.Context, train *ts.Tensor, trainLabels []int, test 
 		}
 	}
 	res.Accuracy = res.TestAccuracy[len(res.TestAccuracy)-1]
+	if res.Weight, res.Bias, err = p.split(); err != nil {
+		return ProbeResult{}, err
+	}
+	if opts.Trained != nil {
+		opts.Trained(opts, res)
+	}
 	return res, nil
+}
+
+// SaveLinear writes a Linear(D, C) classifier as a safetensors file:
+// "weight" [C, D] and "bias" [C], float32, the layout of PyTorch's
+// nn.Linear state_dict and of the teacher_head that simclrv2_distill reads.
+// metadata is stored as the file's metadata (it may be nil).
+func SaveLinear(path string, weight [][]float32, bias []float32, metadata map[string]string) error {
+	c := len(weight)
+	if c == 0 || len(bias) != c {
+		return fmt.Errorf("eval: save linear classifier %s: %d weight rows and %d biases; want C ≥ 1 of each (train the probe first)", path, c, len(bias))
+	}
+	d := len(weight[0])
+	flat := make([]float32, 0, c*d)
+	for i, row := range weight {
+		if len(row) != d {
+			return fmt.Errorf("eval: save linear classifier %s: weight row %d has %d values, row 0 %d", path, i, len(row), d)
+		}
+		flat = append(flat, row...)
+	}
+	w, err := tensor.FromFloat32(flat, int64(c), int64(d))
+	if err != nil {
+		return fmt.Errorf("eval: save linear classifier %s: %w", path, err)
+	}
+	defer w.MustDrop()
+	b, err := tensor.FromFloat32(slices.Clone(bias), int64(c))
+	if err != nil {
+		return fmt.Errorf("eval: save linear classifier %s: %w", path, err)
+	}
+	defer b.MustDrop()
+	meta := map[string]string{"format": "pt"}
+	for k, v := range metadata {
+		meta[k] = v
+	}
+	if err := safetensors.WriteFile(path, map[string]*ts.Tensor{"weight": w, "bias": b}, meta); err != nil {
+		return fmt.Errorf("eval: save linear classifier: %w", err)
+	}
+	return nil
 }
 
 // probeInputs returns the training and test features as the probe sees
@@ -220,6 +276,31 @@ func newLinear(d, c int64, seed uint64, device gotch.Device) (*linear, error) {
 		w = w.MustTo(device, true)
 	}
 	return &linear{w: w, m: w.MustZerosLike(false), v: w.MustZerosLike(false), device: device}, nil
+}
+
+// split returns the probe's W [D+1, C] as nn.Linear's weight [C][D] (Wᵀ
+// without the last row) and bias [C] (W's last row, the weight of the
+// column of ones).
+func (l *linear) split() ([][]float32, []float32, error) {
+	size := l.w.MustSize()
+	d, c := int(size[0])-1, int(size[1])
+	w := l.w
+	if l.device != gotch.CPU {
+		w = l.w.MustTo(gotch.CPU, false)
+		defer w.MustDrop()
+	}
+	v, err := tensor.Float32s(w)
+	if err != nil {
+		return nil, nil, fmt.Errorf("eval: linear probe weights: %w", err)
+	}
+	weight := make([][]float32, c)
+	for k := range weight {
+		weight[k] = make([]float32, d)
+		for j := range d {
+			weight[k][j] = v[j*c+k]
+		}
+	}
+	return weight, slices.Clone(v[d*c:]), nil
 }
 
 func (l *linear) drop() {

@@ -51,6 +51,34 @@ type View struct {
 	Target bool `json:"target,omitempty"`
 	// Modality names the view's modality for multi-modal methods.
 	Modality string `json:"modality,omitempty"`
+	// Grid, when set, cuts the view into a grid of overlapping square
+	// patches after its recipe (CPC's patch grid): every patch goes through
+	// the trunk on its own, and each tap's features of the view gain the
+	// grid's two axes, [N, G, G, ...] in row-major order (row i is the
+	// i-th band from the top). The view needs a Size.
+	Grid *Grid `json:"grid,omitempty"`
+}
+
+// Grid is a view's grid of patches: Patch×Patch squares every Stride
+// pixels across and down, G = (Size − Patch)/Stride + 1 per side.
+type Grid struct {
+	// Patch is the side of a patch in pixels.
+	Patch int `json:"patch"`
+	// Stride is the step between patches; below Patch they overlap.
+	Stride int `json:"stride"`
+	// PatchRecipe, when set, names an augmentation recipe applied to every
+	// patch on its own after the cut (CPC v2's per-patch augmentation);
+	// it must keep the patch's size.
+	PatchRecipe string `json:"patch_recipe,omitempty"`
+}
+
+// Side is G, the number of patches per side of a view of side size, or 0
+// when the grid does not tile it (see Validate).
+func (g Grid) Side(size int) int {
+	if g.Patch <= 0 || g.Stride <= 0 || size < g.Patch || (size-g.Patch)%g.Stride != 0 {
+		return 0
+	}
+	return (size-g.Patch)/g.Stride + 1
 }
 
 // Schedule is how a momentum (or any coefficient) moves over training.
@@ -73,6 +101,11 @@ type Target struct {
 	Schedule Schedule `json:"schedule,omitempty"`
 	// FinalMomentum is m at the end of training for Cosine (default 1).
 	FinalMomentum float64 `json:"final_momentum,omitempty"`
+	// Inference runs the target in inference mode, BatchNorm on its
+	// running statistics, as a frozen teacher is run (simclrv2_distill);
+	// by default it runs in training mode, as MoCo's and BYOL's key and
+	// target encoders do.
+	Inference bool `json:"inference,omitempty"`
 }
 
 // TapKind says what a tap takes from the trunk.
@@ -140,6 +173,19 @@ func (s Spec) Validate() error {
 		seen[v.Name] = true
 		if !v.Online && !v.Target {
 			return fmt.Errorf("spec %s: view %q goes through neither the trunk nor the target", s.Name, v.Name)
+		}
+		if g := v.Grid; g != nil {
+			if v.Size <= 0 {
+				return fmt.Errorf("spec %s: grid view %q needs a size", s.Name, v.Name)
+			}
+			if g.Side(v.Size) < 2 {
+				return fmt.Errorf("spec %s: view %q: patches of %d every %d pixels do not tile %d pixels in a grid of at least 2×2; want (size − patch) a multiple of stride", s.Name, v.Name, g.Patch, g.Stride, v.Size)
+			}
+			for _, tap := range s.Taps {
+				if tap.Kind != Pooled {
+					return fmt.Errorf("spec %s: grid view %q with a %s tap: grid views take pooled taps only", s.Name, v.Name, tap.Kind)
+				}
+			}
 		}
 		anyTarget = anyTarget || v.Target
 	}

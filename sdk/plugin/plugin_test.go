@@ -161,8 +161,8 @@ func TestParamsRoundTrip(t *testing.T) {
 func TestSpecRoundTrip(t *testing.T) {
 	spec := method.Spec{
 		Name:         "full",
-		Views:        []method.View{{Name: "q", Recipe: "mocov2", Size: 24, Online: true}, {Name: "k", Recipe: "mocov2", Target: true, Modality: "L"}},
-		Target:       &method.Target{Momentum: 0.99, Schedule: method.Cosine, FinalMomentum: 1},
+		Views:        []method.View{{Name: "q", Recipe: "mocov2", Size: 24, Online: true}, {Name: "k", Recipe: "mocov2", Target: true, Modality: "L"}, {Name: "g", Recipe: "cpcv2", Size: 32, Online: true, Grid: &method.Grid{Patch: 8, Stride: 4, PatchRecipe: "cpcv2-patch"}}},
+		Target:       &method.Target{Momentum: 0.99, Schedule: method.Cosine, FinalMomentum: 1, Inference: true},
 		Taps:         []method.Tap{{Name: "patches", Kind: method.Patches, Layers: []string{"layer1", "layer2"}, Patches: 256}},
 		PseudoLabels: []string{"rotation"},
 		SampleIDs:    true,

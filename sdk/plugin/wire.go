@@ -292,10 +292,14 @@ func specToProto(s method.Spec) (*pb.Spec, error) {
 		Defaults:     defaults,
 	}
 	for _, v := range s.Views {
-		out.Views = append(out.Views, &pb.View{Name: v.Name, Recipe: v.Recipe, Size: int64(v.Size), Online: v.Online, Target: v.Target, Modality: v.Modality})
+		pv := &pb.View{Name: v.Name, Recipe: v.Recipe, Size: int64(v.Size), Online: v.Online, Target: v.Target, Modality: v.Modality}
+		if g := v.Grid; g != nil {
+			pv.Grid = &pb.Grid{Patch: int64(g.Patch), Stride: int64(g.Stride), PatchRecipe: g.PatchRecipe}
+		}
+		out.Views = append(out.Views, pv)
 	}
 	if t := s.Target; t != nil {
-		out.Target = &pb.Target{Momentum: t.Momentum, Schedule: string(t.Schedule), FinalMomentum: t.FinalMomentum}
+		out.Target = &pb.Target{Momentum: t.Momentum, Schedule: string(t.Schedule), FinalMomentum: t.FinalMomentum, Inference: t.Inference}
 	}
 	for _, t := range s.Taps {
 		out.Taps = append(out.Taps, &pb.Tap{Name: t.Name, Kind: string(t.Kind), Layers: t.Layers, Patches: int64(t.Patches)})
@@ -321,10 +325,14 @@ func specFromProto(p *pb.Spec) (method.Spec, error) {
 		s.Defaults = d
 	}
 	for _, v := range p.Views {
-		s.Views = append(s.Views, method.View{Name: v.Name, Recipe: v.Recipe, Size: int(v.Size), Online: v.Online, Target: v.Target, Modality: v.Modality})
+		mv := method.View{Name: v.Name, Recipe: v.Recipe, Size: int(v.Size), Online: v.Online, Target: v.Target, Modality: v.Modality}
+		if g := v.GetGrid(); g != nil {
+			mv.Grid = &method.Grid{Patch: int(g.Patch), Stride: int(g.Stride), PatchRecipe: g.PatchRecipe}
+		}
+		s.Views = append(s.Views, mv)
 	}
 	if t := p.Target; t != nil {
-		s.Target = &method.Target{Momentum: t.Momentum, Schedule: method.Schedule(t.Schedule), FinalMomentum: t.FinalMomentum}
+		s.Target = &method.Target{Momentum: t.Momentum, Schedule: method.Schedule(t.Schedule), FinalMomentum: t.FinalMomentum, Inference: t.Inference}
 	}
 	for _, t := range p.Taps {
 		s.Taps = append(s.Taps, method.Tap{Name: t.Name, Kind: method.TapKind(t.Kind), Layers: t.Layers, Patches: int(t.Patches)})

@@ -27,6 +27,13 @@ type Config struct {
 	// WarmupEpochs of linear learning-rate warm-up; Cosine decays after it.
 	WarmupEpochs float64 `json:"warmup_epochs,omitempty" yaml:"warmup_epochs,omitempty"`
 	Cosine       bool    `json:"cosine,omitempty" yaml:"cosine,omitempty"`
+	// Init starts the trunk (and so the EMA target, a copy of it) from the
+	// trunk weights of a pre-training checkpoint, or of a run folder's
+	// checkpoint.safetensors; empty: a fresh seeded trunk. It must hold
+	// the same encoder for images of as many channels. Only the trunk is
+	// taken, not its optimizer, method state or step; --resume loads the
+	// run's own checkpoint over it.
+	Init string `json:"init,omitempty" yaml:"init,omitempty"`
 	// Method overrides the method's default hyper-parameters.
 	Method method.Params `json:"method,omitempty" yaml:"method,omitempty"`
 	// Seed makes the run reproducible: same seed, same CPU result.

@@ -106,6 +106,11 @@ func (t *Trainer) build(ctx context.Context, o Options) error {
 	if t.trunk, err = encoder.New(cfg.Encoder, int64(t.ds.C), t.dev); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	if cfg.Init != "" {
+		if err := t.loadInit(); err != nil {
+			return err
+		}
+	}
 	if t.ds.H != t.ds.W {
 		return fmt.Errorf("train: images of %dx%d; square images only (resize the folder on load)", t.ds.H, t.ds.W)
 	}
@@ -259,20 +264,20 @@ func (t *Trainer) Step(ctx context.Context) (Record, error) {
 			for _, x := range feats {
 				s.T(x)
 			}
-			if err := t.tap(s, v.Name, false, feats, patchIdx, online, req.Features); err != nil {
+			if err := t.tap(s, v.Name, false, view.Grid, feats, patchIdx, online, req.Features); err != nil {
 				return Record{}, err
 			}
 		}
 		if v.Target {
 			var feats method.Tensors
-			tensor.NoGrad(func() { feats, err = t.target.Forward(view.Images, true, t.layersWanted()...) })
+			tensor.NoGrad(func() { feats, err = t.target.Forward(view.Images, !t.spec.Target.Inference, t.layersWanted()...) })
 			if err != nil {
 				return Record{}, fmt.Errorf("train: target on view %s: %w", v.Name, err)
 			}
 			for _, x := range feats {
 				s.T(x)
 			}
-			if err := t.tap(s, v.Name, true, feats, patchIdx, nil, req.Features); err != nil {
+			if err := t.tap(s, v.Name, true, view.Grid, feats, patchIdx, nil, req.Features); err != nil {
 				return Record{}, err
 			}
 		}
@@ -322,7 +327,9 @@ func (t *Trainer) Step(ctx context.Context) (Record, error) {
 			return Record{}, fmt.Errorf("train: optimizer: %w", err)
 		}
 	}
-	if t.target != nil {
+	// A target at momentum 1 is frozen: not even its BatchNorm statistics
+	// follow the trunk's (a frozen teacher keeps its own).
+	if t.target != nil && momentum != 1 {
 		if err := encoder.EMAUpdate(t.target, t.trunk, momentum); err != nil {
 			return Record{}, fmt.Errorf("train: EMA target: %w", err)
 		}
@@ -369,7 +376,9 @@ func (t *Trainer) patchIndices(n int) map[string][]int64 {
 
 // tap turns a view's trunk outputs into the method's features. Online taps
 // also go to online (with their graph); the method gets detached aliases.
-func (t *Trainer) tap(s *tensor.Scope, view string, target bool, feats method.Tensors, patchIdx map[string][]int64, online, out method.Tensors) error {
+// A view cut into a grid×grid of patches (grid > 0) has its pooled
+// features reshaped from [N·G·G, D] to [N, G, G, D].
+func (t *Trainer) tap(s *tensor.Scope, view string, target bool, grid int, feats method.Tensors, patchIdx map[string][]int64, online, out method.Tensors) error {
 	put := func(key string, x *ts.Tensor) {
 		k := method.FeatureKey(view, key, target)
 		if online != nil {
@@ -380,7 +389,12 @@ func (t *Trainer) tap(s *tensor.Scope, view string, target bool, feats method.Te
 	for _, tap := range t.spec.EffectiveTaps() {
 		switch tap.Kind {
 		case method.Pooled:
-			put(tap.Name, feats[encoder.Pooled])
+			x := feats[encoder.Pooled]
+			if grid > 0 {
+				g := int64(grid)
+				x = s.T(x.MustReshape([]int64{-1, g, g, x.MustSize()[1]}, false))
+			}
+			put(tap.Name, x)
 		case method.Layer:
 			for _, l := range tap.Layers {
 				put(tap.Name+"."+l, feats[l])

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,9 +25,10 @@ import (
 // distance between the online view's features and the other view's (online
 // or EMA target) features, with a step counter as its state.
 type pullMethod struct {
-	target   bool
-	steps    int64
-	momentum float64 // of the target; 0.9 unless configured
+	target    bool
+	steps     int64
+	momentum  float64 // of the target; 0.9 unless configured
+	inference bool    // run the target in inference mode (with momentum 1: a frozen teacher)
 }
 
 func (p *pullMethod) Spec() method.Spec {
@@ -40,6 +42,9 @@ func (p *pullMethod) Spec() method.Spec {
 			m = 0.9
 		}
 		s.Target = &method.Target{Momentum: m, Schedule: method.Cosine}
+		if p.inference {
+			s.Target = &method.Target{Momentum: 1, Schedule: method.Constant, Inference: true}
+		}
 	}
 	return s
 }
@@ -259,5 +264,48 @@ func TestConfigReachesSpec(t *testing.T) {
 	}
 	if rec.Momentum != 0.5 {
 		t.Errorf("first step's target momentum %v, want the configured 0.5", rec.Momentum)
+	}
+}
+
+// TestFrozenTeacher: a target at momentum 1 in inference mode (the teacher
+// of simclrv2_distill) keeps every variable and BatchNorm statistic of the
+// trunk it was copied from while the trunk trains: a training-mode forward
+// would move its running statistics, an EMA update would copy the trunk's.
+func TestFrozenTeacher(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	m := &pullMethod{target: true, inference: true}
+	tr, err := New(context.Background(), Config{BatchSize: 32, Steps: 5, Seed: 7, Out: t.TempDir()}, Options{Data: smallData(t), Method: m, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	vars := func(vs map[string]ts.Tensor) map[string]string {
+		out := map[string]string{}
+		for k, v := range vs {
+			b, err := tensor.AppendBytes(nil, &v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[k] = string(b)
+		}
+		return out
+	}
+	before := vars(tr.target.VarStore().Variables())
+	trunkBefore := vars(tr.Trunk().VarStore().Variables())
+	for range 5 {
+		if _, err := tr.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := vars(tr.target.VarStore().Variables())
+	trunkAfter := vars(tr.Trunk().VarStore().Variables())
+	for k := range before {
+		if before[k] != after[k] {
+			t.Errorf("frozen target's %s changed", k)
+		}
+	}
+	if maps.Equal(trunkBefore, trunkAfter) {
+		t.Error("the trunk did not train")
 	}
 }

@@ -590,13 +590,15 @@ func (x *Spec) GetDefaults() map[string]*Value {
 }
 
 type View struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Recipe        string                 `protobuf:"bytes,2,opt,name=recipe,proto3" json:"recipe,omitempty"`
-	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	Online        bool                   `protobuf:"varint,4,opt,name=online,proto3" json:"online,omitempty"`
-	Target        bool                   `protobuf:"varint,5,opt,name=target,proto3" json:"target,omitempty"`
-	Modality      string                 `protobuf:"bytes,6,opt,name=modality,proto3" json:"modality,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Recipe   string                 `protobuf:"bytes,2,opt,name=recipe,proto3" json:"recipe,omitempty"`
+	Size     int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Online   bool                   `protobuf:"varint,4,opt,name=online,proto3" json:"online,omitempty"`
+	Target   bool                   `protobuf:"varint,5,opt,name=target,proto3" json:"target,omitempty"`
+	Modality string                 `protobuf:"bytes,6,opt,name=modality,proto3" json:"modality,omitempty"`
+	// Absent: the view is not cut into a grid of patches.
+	Grid          *Grid `protobuf:"bytes,7,opt,name=grid,proto3" json:"grid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -673,18 +675,87 @@ func (x *View) GetModality() string {
 	return ""
 }
 
+func (x *View) GetGrid() *Grid {
+	if x != nil {
+		return x.Grid
+	}
+	return nil
+}
+
+// Grid mirrors method.Grid: a view cut into overlapping square patches.
+type Grid struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Patch         int64                  `protobuf:"varint,1,opt,name=patch,proto3" json:"patch,omitempty"`
+	Stride        int64                  `protobuf:"varint,2,opt,name=stride,proto3" json:"stride,omitempty"`
+	PatchRecipe   string                 `protobuf:"bytes,3,opt,name=patch_recipe,json=patchRecipe,proto3" json:"patch_recipe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grid) Reset() {
+	*x = Grid{}
+	mi := &file_selfsup_v1_method_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grid) ProtoMessage() {}
+
+func (x *Grid) ProtoReflect() protoreflect.Message {
+	mi := &file_selfsup_v1_method_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grid.ProtoReflect.Descriptor instead.
+func (*Grid) Descriptor() ([]byte, []int) {
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Grid) GetPatch() int64 {
+	if x != nil {
+		return x.Patch
+	}
+	return 0
+}
+
+func (x *Grid) GetStride() int64 {
+	if x != nil {
+		return x.Stride
+	}
+	return 0
+}
+
+func (x *Grid) GetPatchRecipe() string {
+	if x != nil {
+		return x.PatchRecipe
+	}
+	return ""
+}
+
 type Target struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Momentum      float64                `protobuf:"fixed64,1,opt,name=momentum,proto3" json:"momentum,omitempty"`
 	Schedule      string                 `protobuf:"bytes,2,opt,name=schedule,proto3" json:"schedule,omitempty"`
 	FinalMomentum float64                `protobuf:"fixed64,3,opt,name=final_momentum,json=finalMomentum,proto3" json:"final_momentum,omitempty"`
+	Inference     bool                   `protobuf:"varint,4,opt,name=inference,proto3" json:"inference,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[8]
+	mi := &file_selfsup_v1_method_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +767,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[8]
+	mi := &file_selfsup_v1_method_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +780,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{8}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Target) GetMomentum() float64 {
@@ -733,6 +804,13 @@ func (x *Target) GetFinalMomentum() float64 {
 	return 0
 }
 
+func (x *Target) GetInference() bool {
+	if x != nil {
+		return x.Inference
+	}
+	return false
+}
+
 type Tap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -745,7 +823,7 @@ type Tap struct {
 
 func (x *Tap) Reset() {
 	*x = Tap{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[9]
+	mi := &file_selfsup_v1_method_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +835,7 @@ func (x *Tap) String() string {
 func (*Tap) ProtoMessage() {}
 
 func (x *Tap) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[9]
+	mi := &file_selfsup_v1_method_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +848,7 @@ func (x *Tap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tap.ProtoReflect.Descriptor instead.
 func (*Tap) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{9}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Tap) GetName() string {
@@ -812,7 +890,7 @@ type MethodInfo struct {
 
 func (x *MethodInfo) Reset() {
 	*x = MethodInfo{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[10]
+	mi := &file_selfsup_v1_method_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +902,7 @@ func (x *MethodInfo) String() string {
 func (*MethodInfo) ProtoMessage() {}
 
 func (x *MethodInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[10]
+	mi := &file_selfsup_v1_method_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +915,7 @@ func (x *MethodInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MethodInfo.ProtoReflect.Descriptor instead.
 func (*MethodInfo) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{10}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MethodInfo) GetName() string {
@@ -869,7 +947,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[11]
+	mi := &file_selfsup_v1_method_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +959,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[11]
+	mi := &file_selfsup_v1_method_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +972,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{11}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{12}
 }
 
 type DescribeResponse struct {
@@ -908,7 +986,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[12]
+	mi := &file_selfsup_v1_method_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +998,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[12]
+	mi := &file_selfsup_v1_method_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1011,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{12}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DescribeResponse) GetProtocolVersion() uint32 {
@@ -959,7 +1037,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[13]
+	mi := &file_selfsup_v1_method_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1049,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[13]
+	mi := &file_selfsup_v1_method_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1062,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{13}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OpenRequest) GetMethod() string {
@@ -1004,7 +1082,7 @@ type OpenResponse struct {
 
 func (x *OpenResponse) Reset() {
 	*x = OpenResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[14]
+	mi := &file_selfsup_v1_method_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1094,7 @@ func (x *OpenResponse) String() string {
 func (*OpenResponse) ProtoMessage() {}
 
 func (x *OpenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[14]
+	mi := &file_selfsup_v1_method_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1107,7 @@ func (x *OpenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenResponse.ProtoReflect.Descriptor instead.
 func (*OpenResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{14}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OpenResponse) GetHandle() uint64 {
@@ -1061,7 +1139,7 @@ type SetupRequest struct {
 
 func (x *SetupRequest) Reset() {
 	*x = SetupRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[15]
+	mi := &file_selfsup_v1_method_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1151,7 @@ func (x *SetupRequest) String() string {
 func (*SetupRequest) ProtoMessage() {}
 
 func (x *SetupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[15]
+	mi := &file_selfsup_v1_method_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1164,7 @@ func (x *SetupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupRequest.ProtoReflect.Descriptor instead.
 func (*SetupRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{15}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetupRequest) GetHandle() uint64 {
@@ -1147,7 +1225,7 @@ type SetupResponse struct {
 
 func (x *SetupResponse) Reset() {
 	*x = SetupResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[16]
+	mi := &file_selfsup_v1_method_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1237,7 @@ func (x *SetupResponse) String() string {
 func (*SetupResponse) ProtoMessage() {}
 
 func (x *SetupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[16]
+	mi := &file_selfsup_v1_method_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1250,7 @@ func (x *SetupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupResponse.ProtoReflect.Descriptor instead.
 func (*SetupResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{16}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetupResponse) GetParameters() int64 {
@@ -1197,7 +1275,7 @@ type LossRequest struct {
 
 func (x *LossRequest) Reset() {
 	*x = LossRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[17]
+	mi := &file_selfsup_v1_method_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1287,7 @@ func (x *LossRequest) String() string {
 func (*LossRequest) ProtoMessage() {}
 
 func (x *LossRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[17]
+	mi := &file_selfsup_v1_method_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1300,7 @@ func (x *LossRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LossRequest.ProtoReflect.Descriptor instead.
 func (*LossRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{17}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LossRequest) GetHandle() uint64 {
@@ -1271,7 +1349,7 @@ type LossResponse struct {
 
 func (x *LossResponse) Reset() {
 	*x = LossResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[18]
+	mi := &file_selfsup_v1_method_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1361,7 @@ func (x *LossResponse) String() string {
 func (*LossResponse) ProtoMessage() {}
 
 func (x *LossResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[18]
+	mi := &file_selfsup_v1_method_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1374,7 @@ func (x *LossResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LossResponse.ProtoReflect.Descriptor instead.
 func (*LossResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{18}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LossResponse) GetLoss() float64 {
@@ -1336,7 +1414,7 @@ type StepRequest struct {
 
 func (x *StepRequest) Reset() {
 	*x = StepRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[19]
+	mi := &file_selfsup_v1_method_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1426,7 @@ func (x *StepRequest) String() string {
 func (*StepRequest) ProtoMessage() {}
 
 func (x *StepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[19]
+	mi := &file_selfsup_v1_method_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1439,7 @@ func (x *StepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepRequest.ProtoReflect.Descriptor instead.
 func (*StepRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{19}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StepRequest) GetHandle() uint64 {
@@ -1418,7 +1496,7 @@ type StepResponse struct {
 
 func (x *StepResponse) Reset() {
 	*x = StepResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[20]
+	mi := &file_selfsup_v1_method_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1508,7 @@ func (x *StepResponse) String() string {
 func (*StepResponse) ProtoMessage() {}
 
 func (x *StepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[20]
+	mi := &file_selfsup_v1_method_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1521,7 @@ func (x *StepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResponse.ProtoReflect.Descriptor instead.
 func (*StepResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{20}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StepResponse) GetLoss() float64 {
@@ -1476,7 +1554,7 @@ type SaveRequest struct {
 
 func (x *SaveRequest) Reset() {
 	*x = SaveRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[21]
+	mi := &file_selfsup_v1_method_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1566,7 @@ func (x *SaveRequest) String() string {
 func (*SaveRequest) ProtoMessage() {}
 
 func (x *SaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[21]
+	mi := &file_selfsup_v1_method_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1579,7 @@ func (x *SaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveRequest.ProtoReflect.Descriptor instead.
 func (*SaveRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{21}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SaveRequest) GetHandle() uint64 {
@@ -1520,7 +1598,7 @@ type SaveResponse struct {
 
 func (x *SaveResponse) Reset() {
 	*x = SaveResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[22]
+	mi := &file_selfsup_v1_method_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1610,7 @@ func (x *SaveResponse) String() string {
 func (*SaveResponse) ProtoMessage() {}
 
 func (x *SaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[22]
+	mi := &file_selfsup_v1_method_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1623,7 @@ func (x *SaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveResponse.ProtoReflect.Descriptor instead.
 func (*SaveResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{22}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SaveResponse) GetState() []byte {
@@ -1565,7 +1643,7 @@ type LoadRequest struct {
 
 func (x *LoadRequest) Reset() {
 	*x = LoadRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[23]
+	mi := &file_selfsup_v1_method_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1655,7 @@ func (x *LoadRequest) String() string {
 func (*LoadRequest) ProtoMessage() {}
 
 func (x *LoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[23]
+	mi := &file_selfsup_v1_method_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1668,7 @@ func (x *LoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
 func (*LoadRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{23}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LoadRequest) GetHandle() uint64 {
@@ -1615,7 +1693,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[24]
+	mi := &file_selfsup_v1_method_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1705,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[24]
+	mi := &file_selfsup_v1_method_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1718,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{24}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{25}
 }
 
 type CloseRequest struct {
@@ -1652,7 +1730,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[25]
+	mi := &file_selfsup_v1_method_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1742,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[25]
+	mi := &file_selfsup_v1_method_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1755,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{25}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CloseRequest) GetHandle() uint64 {
@@ -1695,7 +1773,7 @@ type CloseResponse struct {
 
 func (x *CloseResponse) Reset() {
 	*x = CloseResponse{}
-	mi := &file_selfsup_v1_method_proto_msgTypes[26]
+	mi := &file_selfsup_v1_method_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1785,7 @@ func (x *CloseResponse) String() string {
 func (*CloseResponse) ProtoMessage() {}
 
 func (x *CloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_selfsup_v1_method_proto_msgTypes[26]
+	mi := &file_selfsup_v1_method_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1798,7 @@ func (x *CloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseResponse.ProtoReflect.Descriptor instead.
 func (*CloseResponse) Descriptor() ([]byte, []int) {
-	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{26}
+	return file_selfsup_v1_method_proto_rawDescGZIP(), []int{27}
 }
 
 var File_selfsup_v1_method_proto protoreflect.FileDescriptor
@@ -1766,18 +1844,24 @@ const file_selfsup_v1_method_proto_rawDesc = "" +
 	"\bdefaults\x18\b \x03(\v2\x1e.selfsup.v1.Spec.DefaultsEntryR\bdefaults\x1aN\n" +
 	"\rDefaultsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
-	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ValueR\x05value:\x028\x01\"\x92\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ValueR\x05value:\x028\x01\"\xb8\x01\n" +
 	"\x04View\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06recipe\x18\x02 \x01(\tR\x06recipe\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06online\x18\x04 \x01(\bR\x06online\x12\x16\n" +
 	"\x06target\x18\x05 \x01(\bR\x06target\x12\x1a\n" +
-	"\bmodality\x18\x06 \x01(\tR\bmodality\"g\n" +
+	"\bmodality\x18\x06 \x01(\tR\bmodality\x12$\n" +
+	"\x04grid\x18\a \x01(\v2\x10.selfsup.v1.GridR\x04grid\"W\n" +
+	"\x04Grid\x12\x14\n" +
+	"\x05patch\x18\x01 \x01(\x03R\x05patch\x12\x16\n" +
+	"\x06stride\x18\x02 \x01(\x03R\x06stride\x12!\n" +
+	"\fpatch_recipe\x18\x03 \x01(\tR\vpatchRecipe\"\x85\x01\n" +
 	"\x06Target\x12\x1a\n" +
 	"\bmomentum\x18\x01 \x01(\x01R\bmomentum\x12\x1a\n" +
 	"\bschedule\x18\x02 \x01(\tR\bschedule\x12%\n" +
-	"\x0efinal_momentum\x18\x03 \x01(\x01R\rfinalMomentum\"_\n" +
+	"\x0efinal_momentum\x18\x03 \x01(\x01R\rfinalMomentum\x12\x1c\n" +
+	"\tinference\x18\x04 \x01(\bR\tinference\"_\n" +
 	"\x03Tap\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
@@ -1910,7 +1994,7 @@ func file_selfsup_v1_method_proto_rawDescGZIP() []byte {
 }
 
 var file_selfsup_v1_method_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_selfsup_v1_method_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_selfsup_v1_method_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_selfsup_v1_method_proto_goTypes = []any{
 	(DType)(0),               // 0: selfsup.v1.DType
 	(*Tensor)(nil),           // 1: selfsup.v1.Tensor
@@ -1921,37 +2005,38 @@ var file_selfsup_v1_method_proto_goTypes = []any{
 	(*NumberList)(nil),       // 6: selfsup.v1.NumberList
 	(*Spec)(nil),             // 7: selfsup.v1.Spec
 	(*View)(nil),             // 8: selfsup.v1.View
-	(*Target)(nil),           // 9: selfsup.v1.Target
-	(*Tap)(nil),              // 10: selfsup.v1.Tap
-	(*MethodInfo)(nil),       // 11: selfsup.v1.MethodInfo
-	(*DescribeRequest)(nil),  // 12: selfsup.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 13: selfsup.v1.DescribeResponse
-	(*OpenRequest)(nil),      // 14: selfsup.v1.OpenRequest
-	(*OpenResponse)(nil),     // 15: selfsup.v1.OpenResponse
-	(*SetupRequest)(nil),     // 16: selfsup.v1.SetupRequest
-	(*SetupResponse)(nil),    // 17: selfsup.v1.SetupResponse
-	(*LossRequest)(nil),      // 18: selfsup.v1.LossRequest
-	(*LossResponse)(nil),     // 19: selfsup.v1.LossResponse
-	(*StepRequest)(nil),      // 20: selfsup.v1.StepRequest
-	(*StepResponse)(nil),     // 21: selfsup.v1.StepResponse
-	(*SaveRequest)(nil),      // 22: selfsup.v1.SaveRequest
-	(*SaveResponse)(nil),     // 23: selfsup.v1.SaveResponse
-	(*LoadRequest)(nil),      // 24: selfsup.v1.LoadRequest
-	(*LoadResponse)(nil),     // 25: selfsup.v1.LoadResponse
-	(*CloseRequest)(nil),     // 26: selfsup.v1.CloseRequest
-	(*CloseResponse)(nil),    // 27: selfsup.v1.CloseResponse
-	nil,                      // 28: selfsup.v1.Spec.DefaultsEntry
-	nil,                      // 29: selfsup.v1.SetupRequest.FeatureDimsEntry
-	nil,                      // 30: selfsup.v1.SetupRequest.ConfigEntry
-	nil,                      // 31: selfsup.v1.LossRequest.InputsEntry
-	nil,                      // 32: selfsup.v1.LossRequest.IntInputsEntry
-	nil,                      // 33: selfsup.v1.LossRequest.ParamsEntry
-	nil,                      // 34: selfsup.v1.LossResponse.GradsEntry
-	nil,                      // 35: selfsup.v1.LossResponse.StateEntry
-	nil,                      // 36: selfsup.v1.StepRequest.FeaturesEntry
-	nil,                      // 37: selfsup.v1.StepRequest.LabelsEntry
-	nil,                      // 38: selfsup.v1.StepResponse.MetricsEntry
-	nil,                      // 39: selfsup.v1.StepResponse.GradsEntry
+	(*Grid)(nil),             // 9: selfsup.v1.Grid
+	(*Target)(nil),           // 10: selfsup.v1.Target
+	(*Tap)(nil),              // 11: selfsup.v1.Tap
+	(*MethodInfo)(nil),       // 12: selfsup.v1.MethodInfo
+	(*DescribeRequest)(nil),  // 13: selfsup.v1.DescribeRequest
+	(*DescribeResponse)(nil), // 14: selfsup.v1.DescribeResponse
+	(*OpenRequest)(nil),      // 15: selfsup.v1.OpenRequest
+	(*OpenResponse)(nil),     // 16: selfsup.v1.OpenResponse
+	(*SetupRequest)(nil),     // 17: selfsup.v1.SetupRequest
+	(*SetupResponse)(nil),    // 18: selfsup.v1.SetupResponse
+	(*LossRequest)(nil),      // 19: selfsup.v1.LossRequest
+	(*LossResponse)(nil),     // 20: selfsup.v1.LossResponse
+	(*StepRequest)(nil),      // 21: selfsup.v1.StepRequest
+	(*StepResponse)(nil),     // 22: selfsup.v1.StepResponse
+	(*SaveRequest)(nil),      // 23: selfsup.v1.SaveRequest
+	(*SaveResponse)(nil),     // 24: selfsup.v1.SaveResponse
+	(*LoadRequest)(nil),      // 25: selfsup.v1.LoadRequest
+	(*LoadResponse)(nil),     // 26: selfsup.v1.LoadResponse
+	(*CloseRequest)(nil),     // 27: selfsup.v1.CloseRequest
+	(*CloseResponse)(nil),    // 28: selfsup.v1.CloseResponse
+	nil,                      // 29: selfsup.v1.Spec.DefaultsEntry
+	nil,                      // 30: selfsup.v1.SetupRequest.FeatureDimsEntry
+	nil,                      // 31: selfsup.v1.SetupRequest.ConfigEntry
+	nil,                      // 32: selfsup.v1.LossRequest.InputsEntry
+	nil,                      // 33: selfsup.v1.LossRequest.IntInputsEntry
+	nil,                      // 34: selfsup.v1.LossRequest.ParamsEntry
+	nil,                      // 35: selfsup.v1.LossResponse.GradsEntry
+	nil,                      // 36: selfsup.v1.LossResponse.StateEntry
+	nil,                      // 37: selfsup.v1.StepRequest.FeaturesEntry
+	nil,                      // 38: selfsup.v1.StepRequest.LabelsEntry
+	nil,                      // 39: selfsup.v1.StepResponse.MetricsEntry
+	nil,                      // 40: selfsup.v1.StepResponse.GradsEntry
 }
 var file_selfsup_v1_method_proto_depIdxs = []int32{
 	0,  // 0: selfsup.v1.Tensor.dtype:type_name -> selfsup.v1.DType
@@ -1959,56 +2044,57 @@ var file_selfsup_v1_method_proto_depIdxs = []int32{
 	5,  // 2: selfsup.v1.Value.texts:type_name -> selfsup.v1.StringList
 	6,  // 3: selfsup.v1.Value.numbers:type_name -> selfsup.v1.NumberList
 	8,  // 4: selfsup.v1.Spec.views:type_name -> selfsup.v1.View
-	9,  // 5: selfsup.v1.Spec.target:type_name -> selfsup.v1.Target
-	10, // 6: selfsup.v1.Spec.taps:type_name -> selfsup.v1.Tap
-	28, // 7: selfsup.v1.Spec.defaults:type_name -> selfsup.v1.Spec.DefaultsEntry
-	7,  // 8: selfsup.v1.MethodInfo.spec:type_name -> selfsup.v1.Spec
-	11, // 9: selfsup.v1.DescribeResponse.methods:type_name -> selfsup.v1.MethodInfo
-	7,  // 10: selfsup.v1.OpenResponse.spec:type_name -> selfsup.v1.Spec
-	29, // 11: selfsup.v1.SetupRequest.feature_dims:type_name -> selfsup.v1.SetupRequest.FeatureDimsEntry
-	30, // 12: selfsup.v1.SetupRequest.config:type_name -> selfsup.v1.SetupRequest.ConfigEntry
-	31, // 13: selfsup.v1.LossRequest.inputs:type_name -> selfsup.v1.LossRequest.InputsEntry
-	32, // 14: selfsup.v1.LossRequest.int_inputs:type_name -> selfsup.v1.LossRequest.IntInputsEntry
-	33, // 15: selfsup.v1.LossRequest.params:type_name -> selfsup.v1.LossRequest.ParamsEntry
-	34, // 16: selfsup.v1.LossResponse.grads:type_name -> selfsup.v1.LossResponse.GradsEntry
-	35, // 17: selfsup.v1.LossResponse.state:type_name -> selfsup.v1.LossResponse.StateEntry
-	36, // 18: selfsup.v1.StepRequest.features:type_name -> selfsup.v1.StepRequest.FeaturesEntry
-	37, // 19: selfsup.v1.StepRequest.labels:type_name -> selfsup.v1.StepRequest.LabelsEntry
-	1,  // 20: selfsup.v1.StepRequest.sample_ids:type_name -> selfsup.v1.Tensor
-	38, // 21: selfsup.v1.StepResponse.metrics:type_name -> selfsup.v1.StepResponse.MetricsEntry
-	39, // 22: selfsup.v1.StepResponse.grads:type_name -> selfsup.v1.StepResponse.GradsEntry
-	3,  // 23: selfsup.v1.Spec.DefaultsEntry.value:type_name -> selfsup.v1.Value
-	2,  // 24: selfsup.v1.SetupRequest.FeatureDimsEntry.value:type_name -> selfsup.v1.Shape
-	3,  // 25: selfsup.v1.SetupRequest.ConfigEntry.value:type_name -> selfsup.v1.Value
-	1,  // 26: selfsup.v1.LossRequest.InputsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 27: selfsup.v1.LossRequest.IntInputsEntry.value:type_name -> selfsup.v1.Tensor
-	3,  // 28: selfsup.v1.LossRequest.ParamsEntry.value:type_name -> selfsup.v1.Value
-	1,  // 29: selfsup.v1.LossResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 30: selfsup.v1.LossResponse.StateEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 31: selfsup.v1.StepRequest.FeaturesEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 32: selfsup.v1.StepRequest.LabelsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 33: selfsup.v1.StepResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
-	12, // 34: selfsup.v1.MethodService.Describe:input_type -> selfsup.v1.DescribeRequest
-	14, // 35: selfsup.v1.MethodService.Open:input_type -> selfsup.v1.OpenRequest
-	16, // 36: selfsup.v1.MethodService.Setup:input_type -> selfsup.v1.SetupRequest
-	18, // 37: selfsup.v1.MethodService.Loss:input_type -> selfsup.v1.LossRequest
-	20, // 38: selfsup.v1.MethodService.Step:input_type -> selfsup.v1.StepRequest
-	22, // 39: selfsup.v1.MethodService.Save:input_type -> selfsup.v1.SaveRequest
-	24, // 40: selfsup.v1.MethodService.Load:input_type -> selfsup.v1.LoadRequest
-	26, // 41: selfsup.v1.MethodService.Close:input_type -> selfsup.v1.CloseRequest
-	13, // 42: selfsup.v1.MethodService.Describe:output_type -> selfsup.v1.DescribeResponse
-	15, // 43: selfsup.v1.MethodService.Open:output_type -> selfsup.v1.OpenResponse
-	17, // 44: selfsup.v1.MethodService.Setup:output_type -> selfsup.v1.SetupResponse
-	19, // 45: selfsup.v1.MethodService.Loss:output_type -> selfsup.v1.LossResponse
-	21, // 46: selfsup.v1.MethodService.Step:output_type -> selfsup.v1.StepResponse
-	23, // 47: selfsup.v1.MethodService.Save:output_type -> selfsup.v1.SaveResponse
-	25, // 48: selfsup.v1.MethodService.Load:output_type -> selfsup.v1.LoadResponse
-	27, // 49: selfsup.v1.MethodService.Close:output_type -> selfsup.v1.CloseResponse
-	42, // [42:50] is the sub-list for method output_type
-	34, // [34:42] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	10, // 5: selfsup.v1.Spec.target:type_name -> selfsup.v1.Target
+	11, // 6: selfsup.v1.Spec.taps:type_name -> selfsup.v1.Tap
+	29, // 7: selfsup.v1.Spec.defaults:type_name -> selfsup.v1.Spec.DefaultsEntry
+	9,  // 8: selfsup.v1.View.grid:type_name -> selfsup.v1.Grid
+	7,  // 9: selfsup.v1.MethodInfo.spec:type_name -> selfsup.v1.Spec
+	12, // 10: selfsup.v1.DescribeResponse.methods:type_name -> selfsup.v1.MethodInfo
+	7,  // 11: selfsup.v1.OpenResponse.spec:type_name -> selfsup.v1.Spec
+	30, // 12: selfsup.v1.SetupRequest.feature_dims:type_name -> selfsup.v1.SetupRequest.FeatureDimsEntry
+	31, // 13: selfsup.v1.SetupRequest.config:type_name -> selfsup.v1.SetupRequest.ConfigEntry
+	32, // 14: selfsup.v1.LossRequest.inputs:type_name -> selfsup.v1.LossRequest.InputsEntry
+	33, // 15: selfsup.v1.LossRequest.int_inputs:type_name -> selfsup.v1.LossRequest.IntInputsEntry
+	34, // 16: selfsup.v1.LossRequest.params:type_name -> selfsup.v1.LossRequest.ParamsEntry
+	35, // 17: selfsup.v1.LossResponse.grads:type_name -> selfsup.v1.LossResponse.GradsEntry
+	36, // 18: selfsup.v1.LossResponse.state:type_name -> selfsup.v1.LossResponse.StateEntry
+	37, // 19: selfsup.v1.StepRequest.features:type_name -> selfsup.v1.StepRequest.FeaturesEntry
+	38, // 20: selfsup.v1.StepRequest.labels:type_name -> selfsup.v1.StepRequest.LabelsEntry
+	1,  // 21: selfsup.v1.StepRequest.sample_ids:type_name -> selfsup.v1.Tensor
+	39, // 22: selfsup.v1.StepResponse.metrics:type_name -> selfsup.v1.StepResponse.MetricsEntry
+	40, // 23: selfsup.v1.StepResponse.grads:type_name -> selfsup.v1.StepResponse.GradsEntry
+	3,  // 24: selfsup.v1.Spec.DefaultsEntry.value:type_name -> selfsup.v1.Value
+	2,  // 25: selfsup.v1.SetupRequest.FeatureDimsEntry.value:type_name -> selfsup.v1.Shape
+	3,  // 26: selfsup.v1.SetupRequest.ConfigEntry.value:type_name -> selfsup.v1.Value
+	1,  // 27: selfsup.v1.LossRequest.InputsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 28: selfsup.v1.LossRequest.IntInputsEntry.value:type_name -> selfsup.v1.Tensor
+	3,  // 29: selfsup.v1.LossRequest.ParamsEntry.value:type_name -> selfsup.v1.Value
+	1,  // 30: selfsup.v1.LossResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 31: selfsup.v1.LossResponse.StateEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 32: selfsup.v1.StepRequest.FeaturesEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 33: selfsup.v1.StepRequest.LabelsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 34: selfsup.v1.StepResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
+	13, // 35: selfsup.v1.MethodService.Describe:input_type -> selfsup.v1.DescribeRequest
+	15, // 36: selfsup.v1.MethodService.Open:input_type -> selfsup.v1.OpenRequest
+	17, // 37: selfsup.v1.MethodService.Setup:input_type -> selfsup.v1.SetupRequest
+	19, // 38: selfsup.v1.MethodService.Loss:input_type -> selfsup.v1.LossRequest
+	21, // 39: selfsup.v1.MethodService.Step:input_type -> selfsup.v1.StepRequest
+	23, // 40: selfsup.v1.MethodService.Save:input_type -> selfsup.v1.SaveRequest
+	25, // 41: selfsup.v1.MethodService.Load:input_type -> selfsup.v1.LoadRequest
+	27, // 42: selfsup.v1.MethodService.Close:input_type -> selfsup.v1.CloseRequest
+	14, // 43: selfsup.v1.MethodService.Describe:output_type -> selfsup.v1.DescribeResponse
+	16, // 44: selfsup.v1.MethodService.Open:output_type -> selfsup.v1.OpenResponse
+	18, // 45: selfsup.v1.MethodService.Setup:output_type -> selfsup.v1.SetupResponse
+	20, // 46: selfsup.v1.MethodService.Loss:output_type -> selfsup.v1.LossResponse
+	22, // 47: selfsup.v1.MethodService.Step:output_type -> selfsup.v1.StepResponse
+	24, // 48: selfsup.v1.MethodService.Save:output_type -> selfsup.v1.SaveResponse
+	26, // 49: selfsup.v1.MethodService.Load:output_type -> selfsup.v1.LoadResponse
+	28, // 50: selfsup.v1.MethodService.Close:output_type -> selfsup.v1.CloseResponse
+	43, // [43:51] is the sub-list for method output_type
+	35, // [35:43] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_selfsup_v1_method_proto_init() }
@@ -2031,7 +2117,7 @@ func file_selfsup_v1_method_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_selfsup_v1_method_proto_rawDesc), len(file_selfsup_v1_method_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
