@@ -61,10 +61,7 @@ func writeTable(path string, epochs float64, results []result, base []evalRow) e
 		if !b.Baseline {
 			continue
 		}
-		name := b.Name
-		if b.Source != "" {
-			name += " (" + b.Source + ")"
-		}
+		name := b.Name // reference rows name their source already
 		fmt.Fprintf(&t, "| *%s* | baseline | 0 | — | %.2f | %.2f | %.2f | | | | | |\n", name, b.KNN, b.LinearRaw, b.LinearL2)
 	}
 	fmt.Fprintln(&t, "\n† more than 3 points of linear accuracy below SimCLR: see the notes below the table.")

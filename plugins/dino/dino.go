@@ -54,10 +54,20 @@ func Constructors() []method.Constructor { return []method.Constructor{Construct
 // Defaults follow facebookresearch/dino's main_dino.py (student_temp 0.1,
 // teacher_temp 0.04 with warmup_teacher_temp 0.04 over
 // warmup_teacher_temp_epochs 0, center_momentum 0.9, norm_last_layer true,
-// freeze_last_layer 1 epoch, AdamW at lr 0.0005·batch/256 with weight
-// decay 0.04, a 3-layer GELU head with a 256-d bottleneck), scaled to
-// Fashion-MNIST's 128-d convnet-s features: hidden 512, bottleneck 128 and
-// 4096 output dimensions (65536 in the reference).
+// freeze_last_layer 1 epoch, a 3-layer GELU head with a 256-d bottleneck),
+// scaled to Fashion-MNIST's 128-d convnet-s features: hidden 512,
+// bottleneck 128 and 4096 output dimensions (65536 in the reference).
+//
+// The head's optimizer is main_dino.py's too: AdamW (no decay on biases
+// and the last layer's gain) at lr 0.0005·batch/256, warmed up linearly
+// over warmup_epochs 10 (of the reference's 100: set it to the host's
+// train.warmup_epochs, scaled to the run's length) and then down a cosine
+// to min_lr 1e-6 at the end of the run; weight decay along a cosine from
+// weight_decay 0.04 to weight_decay_end 0.4 (0, or weight_decay itself,
+// keeps it constant); every head parameter's gradient clipped on its own to
+// clip_grad 3.0 (0: off) before the step. The schedules need the run's
+// length and the data set's size from Setup (TotalSteps, NumSamples):
+// without the size there is no warm-up, without the length no cosine.
 func Defaults() method.Params {
 	return method.Params{
 		"out_dim": int64(4096), "hidden_dim": int64(512), "bottleneck_dim": int64(128),
@@ -66,6 +76,7 @@ func Defaults() method.Params {
 		"warmup_teacher_temp": 0.04, "warmup_teacher_temp_epochs": int64(0),
 		"center_momentum": 0.9, "freeze_last_layer": 1.0,
 		"lr": 5e-4, "weight_decay": 0.04,
+		"warmup_epochs": 10.0, "min_lr": 1e-6, "weight_decay_end": 0.4, "clip_grad": 3.0,
 	}
 }
 
@@ -218,6 +229,7 @@ type config struct {
 	norm                                  bool
 	studentT, teacherT, warmupT, centerM  float64
 	freezeLast, lr, wd                    float64
+	lrWarmup, minLR, wdEnd, clip          float64 // the head optimizer's schedules and clipping
 }
 
 func readConfig(over method.Params) (config, error) {
@@ -226,7 +238,7 @@ func readConfig(over method.Params) (config, error) {
 		return config{}, err
 	}
 	var c config
-	var e [12]error
+	var e [16]error
 	c.out, e[0] = p.Int("out_dim")
 	c.hidden, e[1] = p.Int("hidden_dim")
 	c.bottleneck, e[2] = p.Int("bottleneck_dim")
@@ -239,8 +251,15 @@ func readConfig(over method.Params) (config, error) {
 	c.freezeLast, e[9] = p.Float("freeze_last_layer")
 	c.lr, e[10] = p.Float("lr")
 	c.wd, e[11] = p.Float("weight_decay")
+	c.lrWarmup, e[12] = p.Float("warmup_epochs")
+	c.minLR, e[13] = p.Float("min_lr")
+	c.wdEnd, e[14] = p.Float("weight_decay_end")
+	c.clip, e[15] = p.Float("clip_grad")
 	if err := errors.Join(e[:]...); err != nil {
 		return c, fmt.Errorf("dino: %w", err)
+	}
+	if c.lr <= 0 || c.lrWarmup < 0 || c.minLR < 0 || c.minLR > c.lr || c.wd < 0 || c.wdEnd < 0 || c.clip < 0 {
+		return c, fmt.Errorf("dino: lr %v, warmup_epochs %v, min_lr %v, weight_decay %v, weight_decay_end %v, clip_grad %v: want a positive lr, min_lr from 0 up to lr, no negative values", c.lr, c.lrWarmup, c.minLR, c.wd, c.wdEnd, c.clip)
 	}
 	if c.studentT <= 0 || c.teacherT <= 0 || c.warmupT <= 0 || c.centerM < 0 || c.centerM > 1 || c.warmupEpochs < 0 || c.freezeLast < 0 {
 		return c, fmt.Errorf("dino: temperatures %v, %v, %v, center_momentum %v, warm-up %d epochs, freeze_last_layer %v: want positive temperatures, a momentum in [0, 1], no negative epochs", c.studentT, c.teacherT, c.warmupT, c.centerM, c.warmupEpochs, c.freezeLast)
@@ -260,7 +279,8 @@ type Method struct {
 	student, teacher *head
 	lastVS, lastT    *gnn.VarStore
 	lastOpt          optim.Optimizer
-	center           *ts.Tensor // [1, out]
+	params           []*ts.Tensor // the student head's (MLP and last layer), for clipping
+	center           *ts.Tensor   // [1, out]
 }
 
 // New returns DINO with 2 global and 8 local crops; it still needs Setup
@@ -327,7 +347,9 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	}
 	if err == nil { // AdamW without decay on biases, as get_params_groups
 		m.h.Opt.Close()
-		m.h.Opt, err = optim.New(adamw, optim.Params(m.h.VS))
+		ps := optim.Params(m.h.VS)
+		m.h.Opt, err = optim.New(adamw, ps)
+		m.params = optim.Tensors(ps)
 	}
 	if err == nil {
 		m.lastVS, m.lastT = gnn.NewVarStore(m.h.Dev), gnn.NewVarStore(m.h.Dev)
@@ -342,7 +364,9 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 		}
 	}
 	if err == nil {
-		m.lastOpt, err = optim.New(adamw, optim.Params(m.lastVS))
+		ps := optim.Params(m.lastVS)
+		m.lastOpt, err = optim.New(adamw, ps)
+		m.params = append(m.params, optim.Tensors(ps)...)
 	}
 	if err == nil {
 		m.center = ts.MustZeros([]int64{1, cfg.out}, gotch.Float, m.h.Dev)
@@ -402,10 +426,34 @@ func (m *Method) epoch(step, n int64) int64 {
 	return step / (m.nData / n)
 }
 
+// Schedules are the head optimizer's learning rate and weight decay at a
+// step for batches of n, as main_dino.py's lr_schedule and wd_schedule:
+// the learning rate warms up linearly over warmup_epochs (the host's
+// optim.Schedule, as the trunk's) and then follows a cosine to min_lr at
+// the end of the run; the weight decay follows utils.cosine_scheduler from
+// weight_decay to weight_decay_end. Both depend on the step only.
+func (m *Method) Schedules(step, n int64) (lr, wd float64) {
+	var perEpoch int64
+	if n > 0 && m.nData >= n {
+		perEpoch = m.nData / n
+	}
+	lr = optim.Schedule{Base: m.cfg.lr, Warmup: int64(m.cfg.lrWarmup * float64(perEpoch)), Total: m.h.Total,
+		Cosine: true, Final: m.cfg.minLR / m.cfg.lr}.At(step)
+	wd = m.cfg.wd
+	if m.cfg.wdEnd != 0 {
+		wd = optim.CosineSchedule{Start: m.cfg.wd, End: m.cfg.wdEnd, Total: m.h.Total}.At(step)
+	}
+	return lr, wd
+}
+
 // Step: the student head on every crop, the teacher head on the global
 // crops' EMA-trunk features, the loss at the epoch's teacher temperature,
-// the student update (the last layer only after freeze_last_layer epochs),
-// then the teacher EMA (the trunk's cosine schedule) and the centre update.
+// the student update (gradients clipped per parameter, the step's learning
+// rate and weight decay, the last layer only after freeze_last_layer
+// epochs), then the teacher EMA (the trunk's cosine schedule) and the
+// centre update. Metrics: teacher_temp, momentum, last_layer_frozen, lr,
+// wd and, on training steps with clip_grad, grad_norm_max (the largest
+// head gradient norm before clipping).
 func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return method.StepResponse{}, err
@@ -469,7 +517,23 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	}
 	frozen := float64(epoch) < m.cfg.freezeLast
 	mom := method.Target{Momentum: TeacherMomentum, Schedule: method.Cosine, FinalMomentum: 1}.MomentumAt(req.Step, m.h.Total)
+	lr, wd := m.Schedules(req.Step, n)
+	metrics := map[string]float64{"teacher_temp": tt, "momentum": mom, "lr": lr, "wd": wd}
 	if req.Train {
+		// main_dino.py: clip_gradients(student, clip_grad), then
+		// cancel_gradients_last_layer (here: no last-layer step), then
+		// optimizer.step() at lr_schedule[it], wd_schedule[it].
+		if m.cfg.clip > 0 {
+			norms, err := optim.ClipPerParam(m.params, m.cfg.clip)
+			if err != nil {
+				return method.StepResponse{}, fmt.Errorf("dino step: %w", err)
+			}
+			metrics["grad_norm_max"] = optim.MaxNorm(norms)
+		}
+		for _, o := range []optim.Optimizer{m.h.Opt, m.lastOpt} {
+			o.SetLR(lr)
+			o.SetWeightDecay(wd)
+		}
 		if err := m.h.Update(); err != nil {
 			return method.StepResponse{}, err
 		}
@@ -494,11 +558,10 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 		}
 		g[keys[i]] = gi
 	}
-	frozenF := 0.0
+	metrics["last_layer_frozen"] = 0
 	if frozen {
-		frozenF = 1
+		metrics["last_layer_frozen"] = 1
 	}
-	metrics := map[string]float64{"teacher_temp": tt, "momentum": mom, "last_layer_frozen": frozenF}
 	return method.StepResponse{Loss: value, Metrics: metrics, Grads: g}, nil
 }
 
@@ -572,7 +635,7 @@ func (m *Method) release() {
 			vs.Destroy()
 		}
 	}
-	m.lastVS, m.lastT = nil, nil
+	m.lastVS, m.lastT, m.params = nil, nil, nil
 	if m.center != nil {
 		m.center.MustDrop()
 		m.center = nil

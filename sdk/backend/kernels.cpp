@@ -14,6 +14,7 @@
 #include <string>
 #include <cstring>
 #include <cstdlib>
+#include <vector>
 
 namespace {
 
@@ -139,6 +140,49 @@ char *selfsup_zero_grad(void **params, int n) {
       at::Tensor &p = T(params[i]);
       if (p.grad().defined()) {
         p.mutable_grad().zero_();
+      }
+    }
+  } catch (const std::exception &e) {
+    return fail(e);
+  }
+  return nullptr;
+}
+
+// selfsup_clip_grad is DINO's utils.clip_gradients: for every parameter with
+// a gradient, norm = ||grad||_2, coef = clip / (norm + 1e-6), and when
+// coef < 1 the gradient is multiplied by coef in place. The arithmetic is
+// PyTorch's, in the gradient's dtype: p.grad.data.norm(2) is
+// linalg_vector_norm, and `clip / tensor` is Tensor.__rtruediv__,
+// reciprocal(tensor) * clip. The test coef < 1 runs on the device (a
+// where, no host sync per parameter; NaN < 1 is false, as in Python). The
+// norms (before clipping) go to norms[i] with has_grad[i] = 1; parameters
+// without a gradient get has_grad[i] = 0 and norms[i] = 0.
+char *selfsup_clip_grad(void **params, int n, double clip, double *norms,
+                        uint8_t *has_grad) {
+  try {
+    c10::NoGradGuard guard;
+    std::vector<at::Tensor> found;
+    for (int i = 0; i < n; i++) {
+      has_grad[i] = 0;
+      norms[i] = 0;
+      at::Tensor &p = T(params[i]);
+      if (!p.grad().defined()) {
+        continue;
+      }
+      at::Tensor &g = p.mutable_grad();
+      at::Tensor norm = at::linalg_vector_norm(g, 2);
+      at::Tensor coef = (norm + 1e-6).reciprocal() * clip;
+      g.mul_(at::where(coef < 1, coef, at::ones_like(coef)));
+      has_grad[i] = 1;
+      found.push_back(norm.to(at::kDouble));
+    }
+    if (!found.empty()) {
+      at::Tensor all = at::stack(found).to(at::kCPU).contiguous();
+      const double *v = all.data_ptr<double>();
+      for (int i = 0, k = 0; i < n; i++) {
+        if (has_grad[i]) {
+          norms[i] = v[k++];
+        }
       }
     }
   } catch (const std::exception &e) {

@@ -148,3 +148,28 @@ func ZeroGrad(params []*ts.Tensor) error {
 	defer runtime.KeepAlive(params)
 	return check("zero grad", C.selfsup_zero_grad((*unsafe.Pointer)(p), C.int(len(params))))
 }
+
+// ClipGradPerParam clips the .grad of every tensor that has one to L2 norm
+// clip, each on its own (DINO's utils.clip_gradients: the gradient is
+// multiplied by clip/(‖g‖+1e-6) when that is below 1), in place. It returns
+// every tensor's gradient norm before clipping, and whether it had a
+// gradient (the norm is 0 where not).
+func ClipGradPerParam(params []*ts.Tensor, clip float64) (norms []float64, hasGrad []bool, err error) {
+	if len(params) == 0 {
+		return nil, nil, nil
+	}
+	p, f := handles(params)
+	defer f()
+	norms = make([]float64, len(params))
+	has := make([]uint8, len(params))
+	defer runtime.KeepAlive(params)
+	if err := check("clip grad", C.selfsup_clip_grad((*unsafe.Pointer)(p), C.int(len(params)), C.double(clip),
+		(*C.double)(unsafe.Pointer(&norms[0])), (*C.uint8_t)(unsafe.Pointer(&has[0])))); err != nil {
+		return nil, nil, err
+	}
+	hasGrad = make([]bool, len(params))
+	for i, h := range has {
+		hasGrad[i] = h != 0
+	}
+	return norms, hasGrad, nil
+}

@@ -17,6 +17,8 @@ char *selfsup_sgd_step(void **params, void **bufs, const uint8_t *no_decay,
 char *selfsup_ema(void **target, void **online, int n, double m);
 char *selfsup_copy(void **dst, void **src, int n);
 char *selfsup_zero_grad(void **params, int n);
+char *selfsup_clip_grad(void **params, int n, double clip, double *norms,
+                        uint8_t *has_grad);
 #ifdef __cplusplus
 }
 #endif

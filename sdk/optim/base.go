@@ -22,6 +22,9 @@ type base struct {
 func (b *base) LR() float64      { return b.lr }
 func (b *base) SetLR(lr float64) { b.lr = lr }
 
+func (b *base) WeightDecay() float64      { return b.wd }
+func (b *base) SetWeightDecay(wd float64) { b.wd = wd }
+
 func (b *base) ZeroGrad() {
 	if err := backend.ZeroGrad(b.tensors()); err != nil {
 		panic(fmt.Sprintf("optim: zero grad: %v", err)) // only fails on corrupt handles

@@ -64,6 +64,13 @@ type Optimizer interface {
 	LR() float64
 	// SetLR sets the learning rate (schedules call it every step).
 	SetLR(lr float64)
+	// WeightDecay is the weight decay the next Step applies to the
+	// parameters that are not NoDecay.
+	WeightDecay() float64
+	// SetWeightDecay sets that weight decay (a schedule such as DINO's
+	// cosine from 0.04 to 0.4 calls it every step); NoDecay parameters
+	// stay undecayed, as main_dino.py's unregularized param group.
+	SetWeightDecay(wd float64)
 	// State returns the optimizer's state as named tensors (copies the
 	// caller must free) plus its step count.
 	State() (map[string]*ts.Tensor, int64, error)

@@ -197,8 +197,8 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-// TestStepsDoNotLeak: thousands of fused steps on a 512×512 parameter keep
-// resident memory flat (gotch's per-op bindings would leak here).
+// TestStepsDoNotLeak: thousands of fused steps (with per-parameter
+// gradient clipping) on a 512×512 parameter keep resident memory flat (gotch's per-op bindings would leak here).
 func TestStepsDoNotLeak(t *testing.T) {
 	runtime.LockOSThread()
 	vs := nn.NewVarStore(gotch.CPU)
@@ -213,6 +213,9 @@ func TestStepsDoNotLeak(t *testing.T) {
 			l := w.MustSum(gotch.Float, false)
 			l.MustBackward()
 			l.MustDrop()
+			if _, err := ClipPerParam([]*ts.Tensor{w}, 1); err != nil {
+				t.Fatal(err)
+			}
 			if err := opt.Step(); err != nil {
 				t.Fatal(err)
 			}

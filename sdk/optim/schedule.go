@@ -38,3 +38,24 @@ func (s Schedule) Validate() error {
 	}
 	return nil
 }
+
+// CosineSchedule is facebookresearch/dino's utils.cosine_scheduler(Start,
+// End, epochs, niter_per_ep) without warm-up, which main_dino.py uses for
+// the weight decay (0.04 to 0.4): the value at step t (0-based) of T =
+// Total steps is End + ½(Start − End)(1 + cos(π t/T)). It starts at Start
+// and approaches End at the last step; steps past Total stay at End, and
+// with Total ≤ 0 it is constant at Start. End may be above Start.
+type CosineSchedule struct {
+	Start float64 `json:"start" yaml:"start"`
+	End   float64 `json:"end" yaml:"end"`
+	Total int64   `json:"total_steps" yaml:"total_steps"`
+}
+
+// At returns the value for step (0-based).
+func (s CosineSchedule) At(step int64) float64 {
+	if s.Total <= 0 {
+		return s.Start
+	}
+	t := math.Min(math.Max(float64(step)/float64(s.Total), 0), 1)
+	return s.End + 0.5*(s.Start-s.End)*(1+math.Cos(math.Pi*t))
+}

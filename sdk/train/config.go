@@ -27,6 +27,19 @@ type Config struct {
 	// WarmupEpochs of linear learning-rate warm-up; Cosine decays after it.
 	WarmupEpochs float64 `json:"warmup_epochs,omitempty" yaml:"warmup_epochs,omitempty"`
 	Cosine       bool    `json:"cosine,omitempty" yaml:"cosine,omitempty"`
+	// MinLR is the learning rate the cosine ends at (main_dino.py's
+	// min_lr); 0: it decays to 0.
+	MinLR float64 `json:"min_lr,omitempty" yaml:"min_lr,omitempty"`
+	// WeightDecayEnd, when set, moves the trunk's weight decay from
+	// optimizer.weight_decay to this value along a per-step cosine over the
+	// run (main_dino.py's weight_decay_end with utils.cosine_scheduler;
+	// biases and normalisation weights stay undecayed); 0: constant decay.
+	WeightDecayEnd float64 `json:"weight_decay_end,omitempty" yaml:"weight_decay_end,omitempty"`
+	// ClipGrad, when set, scales each trunk parameter's gradient on its own
+	// to at most this L2 norm before the optimizer step (main_dino.py's
+	// clip_grad, utils.clip_gradients); the step's largest norm before
+	// clipping is the metric trunk_grad_norm_max. 0: no clipping.
+	ClipGrad float64 `json:"clip_grad,omitempty" yaml:"clip_grad,omitempty"`
 	// Init starts the trunk (and so the EMA target, a copy of it) from the
 	// trunk weights of a pre-training checkpoint, or of a run folder's
 	// checkpoint.safetensors; empty: a fresh seeded trunk. It must hold
@@ -87,6 +100,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("negative training length (epochs %v, steps %d)", c.Epochs, c.Steps)
 	case c.Out == "":
 		return fmt.Errorf("no run folder: set out (--out DIR)")
+	case c.MinLR < 0 || c.MinLR > c.Optimizer.LR:
+		return fmt.Errorf("min_lr %v: want 0 up to the learning rate %v", c.MinLR, c.Optimizer.LR)
+	case c.WeightDecayEnd < 0 || c.ClipGrad < 0:
+		return fmt.Errorf("weight_decay_end %v, clip_grad %v: want 0 (off) or a positive value", c.WeightDecayEnd, c.ClipGrad)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -34,7 +35,9 @@ type Trainer struct {
 	m       method.Method
 	aug     *augment.Pipeline
 	opt     optim.Optimizer
+	params  []*ts.Tensor // the trunk's, as the optimizer updates them
 	sched   optim.Schedule
+	wdSched optim.CosineSchedule // with Config.WeightDecayEnd
 	sampler *data.Sampler
 	log     zerolog.Logger
 
@@ -147,10 +150,13 @@ func (t *Trainer) build(ctx context.Context, o Options) error {
 	if t.aug, err = augment.FromSpec(t.spec, augment.SpecOptions{Size: t.ds.H, Channels: t.ds.C, Recipes: o.Recipes}); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	t.sched = optim.Schedule{Base: cfg.Optimizer.LR, Warmup: int64(cfg.WarmupEpochs * float64(t.perEp)), Total: t.total, Cosine: cfg.Cosine}
-	if t.opt, err = optim.New(cfg.Optimizer, optim.Params(t.trunk.VarStore())); err != nil {
+	t.sched = optim.Schedule{Base: cfg.Optimizer.LR, Warmup: int64(cfg.WarmupEpochs * float64(t.perEp)), Total: t.total, Cosine: cfg.Cosine, Final: cfg.MinLR / cfg.Optimizer.LR}
+	t.wdSched = optim.CosineSchedule{Start: cfg.Optimizer.WeightDecay, End: cfg.WeightDecayEnd, Total: t.total}
+	params := optim.Params(t.trunk.VarStore())
+	if t.opt, err = optim.New(cfg.Optimizer, params); err != nil {
 		return fmt.Errorf("train: trunk optimizer: %w", err)
 	}
+	t.params = optim.Tensors(params)
 	return nil
 }
 
@@ -302,6 +308,12 @@ func (t *Trainer) Step(ctx context.Context) (Record, error) {
 	// d/dθ Σ_k <f_k(θ), g_k> = Σ_k J_kᵀ g_k.
 	lr := t.sched.At(t.step)
 	t.opt.SetLR(lr)
+	metrics := resp.Metrics
+	if t.cfg.WeightDecayEnd != 0 { // a function of the step only, so resuming is exact
+		wd := t.wdSched.At(t.step)
+		t.opt.SetWeightDecay(wd)
+		metrics = addMetric(metrics, "trunk_wd", wd)
+	}
 	t.opt.ZeroGrad()
 	var surrogate *ts.Tensor
 	for key, f := range online {
@@ -323,6 +335,13 @@ func (t *Trainer) Step(ctx context.Context) (Record, error) {
 		if err := surrogate.Backward(); err != nil {
 			return Record{}, fmt.Errorf("train: backward: %w", err)
 		}
+		if t.cfg.ClipGrad > 0 {
+			norms, err := optim.ClipPerParam(t.params, t.cfg.ClipGrad)
+			if err != nil {
+				return Record{}, fmt.Errorf("train: clip gradients: %w", err)
+			}
+			metrics = addMetric(metrics, "trunk_grad_norm_max", optim.MaxNorm(norms))
+		}
 		if err := t.opt.Step(); err != nil {
 			return Record{}, fmt.Errorf("train: optimizer: %w", err)
 		}
@@ -337,10 +356,19 @@ func (t *Trainer) Step(ctx context.Context) (Record, error) {
 	t.step++
 	rec := Record{
 		Step: t.step, Epoch: float64(t.step) / float64(t.perEp), Loss: resp.Loss, LR: lr,
-		Momentum: momentum, StepSec: time.Since(start).Seconds(), Metrics: resp.Metrics,
+		Momentum: momentum, StepSec: time.Since(start).Seconds(), Metrics: metrics,
 	}
 	t.history = append(t.history, rec)
 	return rec, nil
+}
+
+// addMetric returns a copy of m (the method's, which the trainer does not
+// change) with name set to v.
+func addMetric(m map[string]float64, name string, v float64) map[string]float64 {
+	out := make(map[string]float64, len(m)+1)
+	maps.Copy(out, m)
+	out[name] = v
+	return out
 }
 
 // layersWanted are the trunk layers the Spec's taps read.

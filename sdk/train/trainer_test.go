@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/selfsup/selfsup/sdk/data"
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/optim"
 	"github.com/selfsup/selfsup/sdk/safetensors"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -307,5 +309,69 @@ func TestFrozenTeacher(t *testing.T) {
 	}
 	if maps.Equal(trunkBefore, trunkAfter) {
 		t.Error("the trunk did not train")
+	}
+}
+
+// TestClipAndWeightDecaySchedule: with clip_grad, weight_decay_end and
+// min_lr set (main_dino.py's clip_grad, weight_decay_end, min_lr), every
+// step sets the trunk's weight decay to the cosine from weight_decay to
+// weight_decay_end at its step, the learning rate's cosine ends at min_lr,
+// and each trunk gradient the optimizer steps on is clipped to clip_grad
+// (its pre-clip maximum logged as trunk_grad_norm_max). Without them the
+// metrics are the method's alone.
+func TestClipAndWeightDecaySchedule(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ds := smallData(t)
+	const steps, clip, lr, minLR = 4, 1e-3, 1e-3, 1e-4
+	cfg := Config{BatchSize: 32, Steps: steps, Seed: 7, Out: t.TempDir(), Cosine: true, MinLR: minLR,
+		Optimizer: optim.Config{Name: "adamw", LR: lr, WeightDecay: 0.04}, WeightDecayEnd: 0.4, ClipGrad: clip}
+	tr, err := New(context.Background(), cfg, Options{Data: ds, Method: &pullMethod{target: true}, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for k := range steps {
+		rec, err := tr.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// utils.cosine_scheduler(0.04, 0.4, ...)[k] over 4 steps
+		wantWD := 0.4 + 0.5*(0.04-0.4)*(1+math.Cos(math.Pi*float64(k)/steps))
+		if got := rec.Metrics["trunk_wd"]; math.Abs(got-wantWD) > 1e-15 || tr.opt.WeightDecay() != got {
+			t.Errorf("step %d: weight decay %v (optimizer %v), want %v", k, got, tr.opt.WeightDecay(), wantWD)
+		}
+		if wantLR := minLR + (lr-minLR)*0.5*(1+math.Cos(math.Pi*float64(k)/steps)); math.Abs(rec.LR-wantLR) > 1e-15 {
+			t.Errorf("step %d: learning rate %v, want %v", k, rec.LR, wantLR)
+		}
+		pre, ok := rec.Metrics["trunk_grad_norm_max"]
+		if !ok || !(pre > clip) {
+			t.Fatalf("step %d: trunk_grad_norm_max %v (recorded %v); want the pre-clip norm, above %v", k, pre, ok, clip)
+		}
+		if rec.Metrics["steps"] != float64(k+1) {
+			t.Errorf("step %d: the method's metrics were lost: %v", k, rec.Metrics)
+		}
+		// The gradients the optimizer stepped on are still in .grad.
+		for i, p := range tr.params {
+			g := p.MustGrad(false)
+			if g.MustDefined() {
+				n := g.MustNorm(false)
+				if v := n.Float64Values()[0]; v > clip*(1+1e-5) {
+					t.Errorf("step %d: trunk parameter %d has gradient norm %v after clipping to %v", k, i, v, clip)
+				}
+				n.MustDrop()
+			}
+			g.MustDrop()
+		}
+	}
+
+	plain, _ := newTrainer(t, ds, true, t.TempDir(), 2)
+	defer plain.Close()
+	rec, err := plain.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Metrics) != 1 || plain.opt.WeightDecay() != plain.cfg.Optimizer.WeightDecay {
+		t.Errorf("without clip_grad and weight_decay_end: metrics %v, weight decay %v; want the method's metrics and a constant decay", rec.Metrics, plain.opt.WeightDecay())
 	}
 }
