@@ -65,6 +65,38 @@ func readMetrics(path string) (result, error) {
 	return r, nil
 }
 
+// medianStep is the median step_s of a metrics.jsonl after skipping its
+// first skip steps (warm-up).
+func medianStep(path string, skip int) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var secs []float64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for i := 0; sc.Scan(); i++ {
+		var x struct {
+			Sec float64 `json:"step_s"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+		if i >= skip {
+			secs = append(secs, x.Sec)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if len(secs) == 0 {
+		return 0, fmt.Errorf("%s: fewer than %d steps", path, skip+1)
+	}
+	slices.Sort(secs)
+	return secs[len(secs)/2], nil
+}
+
 // recipeBatch reads train.batch_size of a recipe file.
 func recipeBatch(path string) (int, error) {
 	b, err := os.ReadFile(path)

@@ -31,7 +31,11 @@ func rssBytes(t *testing.T) int64 {
 
 // TestLongRunMemoryFlat trains a small conv net on Fashion-MNIST for 2,000
 // steps, freeing every tensor a step makes with a Scope, and checks that
-// resident memory after warm-up stays within a fixed bound.
+// resident memory after warm-up stays within a fixed bound. The growth is
+// measured in two windows of 850 steps after the warm-up, and the smaller
+// one, doubled, is the measure: a leak grows both, while the C allocator
+// settling (more arenas for libtorch's threads when other processes load
+// the CPUs) mostly grows the first (as conformance.MemoryFlat does).
 func TestLongRunMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long run: skipped with -short")
@@ -60,7 +64,8 @@ func TestLongRunMemoryFlat(t *testing.T) {
 	labels := make([]int, 0, batch)
 	lab64 := make([]int64, batch)
 	idx := make([]int, batch)
-	var rssWarm, rssPeak int64
+	mid := warmup + (steps-1-warmup)/2
+	var rssWarm, rssMid, rssEnd int64
 	var firstLoss, lastLoss float64
 	for step := range steps {
 		for i := range idx {
@@ -98,16 +103,18 @@ func TestLongRunMemoryFlat(t *testing.T) {
 				lastLoss += v / 20
 			}
 		}()
-		switch rss := rssBytes(t); {
-		case step == warmup:
-			rssWarm = rss
-		case step > warmup && rss > rssPeak:
-			rssPeak = rss
+		switch step {
+		case warmup:
+			rssWarm = rssBytes(t)
+		case mid:
+			rssMid = rssBytes(t)
+		case steps - 1:
+			rssEnd = rssBytes(t)
 		}
 	}
-	growth := rssPeak - rssWarm
-	t.Logf("RSS after %d warm-up steps %.1f MiB, peak over the next %d steps %.1f MiB (growth %.2f MiB, bound %d MiB); loss %.3f -> %.3f",
-		warmup, float64(rssWarm)/(1<<20), steps-warmup, float64(rssPeak)/(1<<20), float64(growth)/(1<<20), bound>>20, firstLoss, lastLoss)
+	growth := 2 * min(rssMid-rssWarm, rssEnd-rssMid)
+	t.Logf("RSS after %d warm-up steps %.1f MiB, then %.1f and %.1f MiB after two windows of %d steps (growth measure %.2f MiB, bound %d MiB); loss %.3f -> %.3f",
+		warmup, float64(rssWarm)/(1<<20), float64(rssMid)/(1<<20), float64(rssEnd)/(1<<20), mid-warmup, float64(growth)/(1<<20), bound>>20, firstLoss, lastLoss)
 	if growth > bound {
 		t.Errorf("resident memory grew by %.1f MiB over %d steps (bound %d MiB): a step leaks tensors", float64(growth)/(1<<20), steps-warmup, bound>>20)
 	}
