@@ -198,7 +198,8 @@ func TestSchedule(t *testing.T) {
 }
 
 // TestStepsDoNotLeak: thousands of fused steps (with per-parameter
-// gradient clipping) on a 512×512 parameter keep resident memory flat (gotch's per-op bindings would leak here).
+// gradient clipping) on a 512×512 parameter keep resident memory flat
+// (gotch's per-op bindings would leak here).
 func TestStepsDoNotLeak(t *testing.T) {
 	runtime.LockOSThread()
 	vs := nn.NewVarStore(gotch.CPU)

@@ -99,20 +99,33 @@ func (t *Trainer) Resume(ctx context.Context, path string) error {
 	return err
 }
 
-func (t *Trainer) resume(ctx context.Context, path string) error {
+// readCheckpoint reads a checkpoint's tensors (the caller drops them, with
+// dropAll) and its state.
+func readCheckpoint(path string) (map[string]*ts.Tensor, state, error) {
 	tensors, meta, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, state{}, err
+	}
+	st, err := readState(meta)
+	if err != nil {
+		dropAll(tensors)
+		return nil, state{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return tensors, st, nil
+}
+
+func dropAll(tensors map[string]*ts.Tensor) {
+	for _, x := range tensors {
+		x.MustDrop()
+	}
+}
+
+func (t *Trainer) resume(ctx context.Context, path string) error {
+	tensors, st, err := readCheckpoint(path)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, x := range tensors {
-			x.MustDrop()
-		}
-	}()
-	st, err := readState(meta)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
+	defer dropAll(tensors)
 	if st.Method != t.spec.Name || st.Encoder != t.trunk.Name() {
 		return fmt.Errorf("%s: a checkpoint of %s on %s, not %s on %s", path, st.Method, st.Encoder, t.spec.Name, t.trunk.Name())
 	}
@@ -210,22 +223,11 @@ func LoadTrunk(path string, dev gotch.Device) (encoder.Encoder, Checkpoint, erro
 		err error
 	)
 	tensor.Pinned(func() {
-		var tensors map[string]*ts.Tensor
-		var meta map[string]string
-		tensors, meta, err = safetensors.ReadFile(path)
-		if err != nil {
+		tensors, st, rerr := readCheckpoint(path)
+		if err = rerr; err != nil {
 			return
 		}
-		defer func() {
-			for _, x := range tensors {
-				x.MustDrop()
-			}
-		}()
-		var st state
-		if st, err = readState(meta); err != nil {
-			err = fmt.Errorf("%s: %w", path, err)
-			return
-		}
+		defer dropAll(tensors)
 		ck = Checkpoint{Method: st.Method, Encoder: st.Encoder, InChannels: st.InChannels, Step: st.Step, TotalSteps: st.TotalSteps, Config: st.Config}
 		if enc, err = encoder.New(st.Encoder, int64(st.InChannels), dev); err != nil {
 			err = fmt.Errorf("%s: %w", path, err)

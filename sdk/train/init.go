@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/selfsup/selfsup/sdk/safetensors"
 )
 
 // InitPath resolves Config.Init: a checkpoint file, or a run folder, which
@@ -26,19 +24,11 @@ func InitPath(init string) string {
 // resumed run loads its own checkpoint after New, over these weights.
 func (t *Trainer) loadInit() error {
 	path := InitPath(t.cfg.Init)
-	tensors, meta, err := safetensors.ReadFile(path)
+	tensors, st, err := readCheckpoint(path)
 	if err != nil {
 		return fmt.Errorf("train: init: %w (init takes the %s of a pretrain run folder)", err, CheckpointFile)
 	}
-	defer func() {
-		for _, x := range tensors {
-			x.MustDrop()
-		}
-	}()
-	st, err := readState(meta)
-	if err != nil {
-		return fmt.Errorf("train: init %s: %w", path, err)
-	}
+	defer dropAll(tensors)
 	if st.Encoder != t.trunk.Name() {
 		return fmt.Errorf("train: init %s: a %s trunk, but this run's encoder is %s; set encoder: %s (--encoder %s) to start from it", path, st.Encoder, t.trunk.Name(), st.Encoder, st.Encoder)
 	}
