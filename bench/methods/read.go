@@ -10,48 +10,66 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// record is one line of metrics.jsonl.
+type record struct {
+	Step  int64   `json:"step"`
+	Epoch float64 `json:"epoch"`
+	Loss  float64 `json:"loss"`
+	Sec   float64 `json:"step_s"`
+}
+
+// readRecords reads a run's metrics.jsonl.
+func readRecords(path string) ([]record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var recs []record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var x record
+		if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		recs = append(recs, x)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("%s: no steps", path)
+	}
+	return recs, nil
+}
+
+// median is the median step time of recs.
+func median(recs []record) float64 {
+	secs := make([]float64, len(recs))
+	for i, x := range recs {
+		secs[i] = x.Sec
+	}
+	slices.Sort(secs)
+	return secs[len(secs)/2]
+}
+
 // readMetrics summarises a run's metrics.jsonl: steps, loss at the start
 // and the end (means of the first and last 20 steps), wall-clock per epoch
 // (sum of the step times over the epochs) and the median step time.
 func readMetrics(path string) (result, error) {
 	var r result
-	f, err := os.Open(path)
+	recs, err := readRecords(path)
 	if err != nil {
 		return r, err
 	}
-	defer f.Close()
-	type rec struct {
-		Step  int64   `json:"step"`
-		Epoch float64 `json:"epoch"`
-		Loss  float64 `json:"loss"`
-		Sec   float64 `json:"step_s"`
-	}
-	var recs []rec
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var x rec
-		if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
-			return r, fmt.Errorf("%s: %w", path, err)
-		}
-		recs = append(recs, x)
-	}
-	if err := sc.Err(); err != nil {
-		return r, err
-	}
-	if len(recs) == 0 {
-		return r, fmt.Errorf("%s: no steps", path)
-	}
 	var sum float64
-	secs := make([]float64, len(recs))
-	for i, x := range recs {
+	for _, x := range recs {
 		sum += x.Sec
-		secs[i] = x.Sec
 	}
-	slices.Sort(secs)
 	last := recs[len(recs)-1]
 	r.Steps = last.Step
-	r.MedianStep = secs[len(secs)/2]
+	r.MedianStep = median(recs)
 	if last.Epoch > 0 {
 		r.SecPerEpoch = sum / last.Epoch
 	}
@@ -68,33 +86,14 @@ func readMetrics(path string) (result, error) {
 // medianStep is the median step_s of a metrics.jsonl after skipping its
 // first skip steps (warm-up).
 func medianStep(path string, skip int) (float64, error) {
-	f, err := os.Open(path)
+	recs, err := readRecords(path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	var secs []float64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for i := 0; sc.Scan(); i++ {
-		var x struct {
-			Sec float64 `json:"step_s"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
-			return 0, fmt.Errorf("%s: %w", path, err)
-		}
-		if i >= skip {
-			secs = append(secs, x.Sec)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	if len(secs) == 0 {
+	if len(recs) <= skip {
 		return 0, fmt.Errorf("%s: fewer than %d steps", path, skip+1)
 	}
-	slices.Sort(secs)
-	return secs[len(secs)/2], nil
+	return median(recs[skip:]), nil
 }
 
 // recipeBatch reads train.batch_size of a recipe file.

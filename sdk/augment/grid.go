@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/sugarme/gotch"
+
+	"github.com/selfsup/selfsup/sdk/method"
 )
 
 // GridCut cuts a view into a grid of overlapping square patches after its
@@ -39,12 +41,7 @@ func (g *GridCut) clone() *GridCut {
 }
 
 // side is G for a view of side s, or 0 when the grid does not tile it.
-func (g GridCut) side(s int) int {
-	if g.Patch <= 0 || g.Stride <= 0 || s < g.Patch || (s-g.Patch)%g.Stride != 0 {
-		return 0
-	}
-	return (s-g.Patch)/g.Stride + 1
-}
+func (g GridCut) side(s int) int { return method.Grid{Patch: g.Patch, Stride: g.Stride}.Side(s) }
 
 // check reports whether the cut fits the view recipe r.
 func (g GridCut) check(r Recipe, channels int) error {
