@@ -92,11 +92,20 @@ func EstimateZ(x, memory, idx *ts.Tensor, t float64) float64 {
 // loss = −(1/N)[Σ_i log(P_i0/(P_i0 + c + eps)) + Σ_i Σ_{k≥1} log(c/(P_ik + c + eps))].
 // Z is a constant; memory takes no gradient. The caller owns the result.
 func NCELoss(x, memory, idx *ts.Tensor, t, z float64, nData int64, eps float64) *ts.Tensor {
+	sc := Scores(x, memory, idx, t)
+	defer sc.MustDrop()
+	return NCEFromScores(sc, z, nData, eps)
+}
+
+// NCEFromScores is NCELoss on scores [N, K+1] that Scores computed (column
+// 0 the positives); the gradient flows through them. The caller owns the
+// result.
+func NCEFromScores(scores *ts.Tensor, z float64, nData int64, eps float64) *ts.Tensor {
 	s := tensor.NewScope()
 	defer s.Close()
-	n, k1 := idx.MustSize()[0], idx.MustSize()[1]
+	n, k1 := scores.MustSize()[0], scores.MustSize()[1]
 	c := float64(k1-1) / float64(nData)
-	p := s.T(s.T(Scores(x, memory, idx, t)).MustDivScalar(ts.FloatScalar(z), false))
+	p := s.T(scores.MustDivScalar(ts.FloatScalar(z), false))
 	den := s.T(p.MustAddScalar(ts.FloatScalar(c+eps), false))
 	pos := s.T(p.MustNarrow(1, 0, 1, false))
 	posDen := s.T(den.MustNarrow(1, 0, 1, false))
@@ -304,7 +313,11 @@ func (m *Method) noise(ids []int64, step int64) (*ts.Tensor, error) {
 
 // Step: features → head → L2 normalisation → NCE against the bank (Z
 // estimated on the first training step), head update, and the bank update
-// with momentum for the batch's ids (training only).
+// with momentum for the batch's ids (training only). Its metrics: Z;
+// Z_ratio, the batch's own estimate of Z over the one in use (1 on the first
+// step; far above 1 when the bank's rows crowd the features, so that noise
+// scores swamp c = K/M); pos_cos and noise_cos, the mean cosine of the
+// features with their own bank rows and with the noise rows.
 func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return method.StepResponse{}, err
@@ -349,14 +362,16 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	leaf := s.T(nn.Leaf(f))
 	x := methodkit.ToHead(s, leaf, m.h.Dev)
 	z := s.T(nn.Normalize(s.T(m.head.Forward(x))))
+	sc := s.T(Scores(z, m.bank, idx, m.t))
+	diag := diagnose(sc, m.t, m.nData)
 	zc := m.z
 	if zc <= 0 {
-		zc = EstimateZ(z, m.bank, idx, m.t)
+		zc = diag.zBatch // EstimateZ on the same scores
 		if req.Train {
 			m.z = zc
 		}
 	}
-	loss := s.T(NCELoss(z, m.bank, idx, m.t, zc, m.nData, Eps))
+	loss := s.T(NCEFromScores(sc, zc, m.nData, Eps))
 	m.h.Opt.ZeroGrad()
 	loss.MustBackward()
 	value := nn.Item(loss)
@@ -375,7 +390,28 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("instdisc step: %w", err)
 	}
-	return method.StepResponse{Loss: value, Metrics: map[string]float64{"Z": zc}, Grads: method.Tensors{feature: g}}, nil
+	return method.StepResponse{Loss: value, Metrics: map[string]float64{"Z": zc, "Z_ratio": diag.zBatch / zc, "pos_cos": diag.pos, "noise_cos": diag.noise}, Grads: method.Tensors{feature: g}}, nil
+}
+
+// diagnosis is what a step's scores say about the bank: the batch's own
+// estimate of Z (M · mean score), and the mean cosine of the features with
+// their positive bank rows and with the noise rows.
+type diagnosis struct{ zBatch, pos, noise float64 }
+
+// diagnose reads scores [N, K+1] = exp(cos/T) without gradient.
+func diagnose(scores *ts.Tensor, t float64, nData int64) diagnosis {
+	var d diagnosis
+	nn.NoGrad(func() {
+		s := tensor.NewScope()
+		defer s.Close()
+		sc := s.T(scores.MustDetach(false))
+		k1 := sc.MustSize()[1]
+		cos := s.T(s.T(sc.MustLog(false)).MustMulScalar(ts.FloatScalar(t), false))
+		d.zBatch = nn.Item(s.T(sc.MustMean(gotch.Double, false))) * float64(nData)
+		d.pos = nn.Item(s.T(s.T(cos.MustNarrow(1, 0, 1, false)).MustMean(gotch.Double, false)))
+		d.noise = nn.Item(s.T(s.T(cos.MustNarrow(1, 1, k1-1, false)).MustMean(gotch.Double, false)))
+	})
+	return d
 }
 
 // Save writes the head, the optimizer, the bank and Z.
