@@ -39,7 +39,8 @@ func Constructor() method.Constructor {
 func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
 
 // Defaults follow lemniscate.pytorch's main.py (--nce-k 4096, --nce-t 0.07,
-// --nce-m 0.5, --low-dim 128: a linear layer to 128-d, L2-normalised). The
+// --nce-m 0.5, --low-dim 128: a linear layer to 128-d, L2-normalised);
+// K 0 is its --nce-k 0, the non-parametric softmax over the whole bank. The
 // head trains with Adam at lr 1e-3 and weight decay 1e-6, as the other
 // heads of the Fashion-MNIST recipes; the host's optimizer trains the trunk.
 func Defaults() method.Params {
@@ -117,6 +118,18 @@ func NCEFromScores(scores *ts.Tensor, z float64, nData int64, eps float64) *ts.T
 	return total.MustDivScalar(ts.FloatScalar(-float64(n)), false)
 }
 
+// SoftmaxLoss is lemniscate's objective with --nce-k 0 (LinearAverage and
+// CrossEntropyLoss): the non-parametric softmax over the whole bank,
+// mean_i [logsumexp_j (memory_j · x_i / T) − memory_{y_i} · x_i / T], with
+// memory taking no gradient. The caller owns the result.
+func SoftmaxLoss(x, memory, y *ts.Tensor, t float64) *ts.Tensor {
+	s := tensor.NewScope()
+	defer s.Close()
+	mem := s.T(memory.MustDetach(false))
+	logits := s.T(s.T(x.MustMatmul(s.T(mem.MustT(false)), false)).MustDivScalar(ts.FloatScalar(t), false))
+	return nn.CrossEntropy(logits, y)
+}
+
 // UpdateBank returns memory with rows y replaced by
 // normalize(m · memory[y] + (1 − m) · x), outside autograd; the caller owns
 // the result.
@@ -186,8 +199,8 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 			return method.SetupResponse{}, fmt.Errorf("instdisc setup: %w", e)
 		}
 	}
-	if m.k <= 0 || m.t <= 0 || m.mom < 0 || m.mom > 1 || m.lowDim <= 0 {
-		return method.SetupResponse{}, fmt.Errorf("instdisc setup: K %d, T %v, momentum %v, low_dim %d: want K > 0, T > 0, momentum in [0, 1], low_dim > 0", m.k, m.t, m.mom, m.lowDim)
+	if m.k < 0 || m.t <= 0 || m.mom < 0 || m.mom > 1 || m.lowDim <= 0 {
+		return method.SetupResponse{}, fmt.Errorf("instdisc setup: K %d, T %v, momentum %v, low_dim %d: want K >= 0 (0: full softmax), T > 0, momentum in [0, 1], low_dim > 0", m.k, m.t, m.mom, m.lowDim)
 	}
 	if req.NumSamples <= 0 {
 		return method.SetupResponse{}, fmt.Errorf("instdisc setup: NumSamples is %d; the host must give the training set's size to size the memory bank", req.NumSamples)
@@ -312,12 +325,14 @@ func (m *Method) noise(ids []int64, step int64) (*ts.Tensor, error) {
 }
 
 // Step: features → head → L2 normalisation → NCE against the bank (Z
-// estimated on the first training step), head update, and the bank update
-// with momentum for the batch's ids (training only). Its metrics: Z;
+// estimated on the first training step), or with K 0 the softmax over the
+// whole bank; head update, and the bank update with momentum for the
+// batch's ids (training only). Its metrics in NCE mode: Z;
 // Z_ratio, the batch's own estimate of Z over the one in use (1 on the first
 // step; far above 1 when the bank's rows crowd the features, so that noise
 // scores swamp c = K/M); pos_cos and noise_cos, the mean cosine of the
-// features with their own bank rows and with the noise rows.
+// features with their own bank rows and with the noise rows (with K 0,
+// pos_cos only).
 func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return method.StepResponse{}, err
@@ -362,16 +377,24 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	leaf := s.T(nn.Leaf(f))
 	x := methodkit.ToHead(s, leaf, m.h.Dev)
 	z := s.T(nn.Normalize(s.T(m.head.Forward(x))))
-	sc := s.T(Scores(z, m.bank, idx, m.t))
-	diag := diagnose(sc, m.t, m.nData)
-	zc := m.z
-	if zc <= 0 {
-		zc = diag.zBatch // EstimateZ on the same scores
-		if req.Train {
-			m.z = zc
+	var loss *ts.Tensor
+	var metrics map[string]float64
+	if m.k == 0 {
+		loss = s.T(SoftmaxLoss(z, m.bank, y, m.t))
+		metrics = map[string]float64{"pos_cos": positiveCos(z, m.bank, y)}
+	} else {
+		sc := s.T(Scores(z, m.bank, idx, m.t))
+		diag := diagnose(sc, m.t, m.nData)
+		zc := m.z
+		if zc <= 0 {
+			zc = diag.zBatch // EstimateZ on the same scores
+			if req.Train {
+				m.z = zc
+			}
 		}
+		loss = s.T(NCEFromScores(sc, zc, m.nData, Eps))
+		metrics = map[string]float64{"Z": zc, "Z_ratio": diag.zBatch / zc, "pos_cos": diag.pos, "noise_cos": diag.noise}
 	}
-	loss := s.T(NCEFromScores(sc, zc, m.nData, Eps))
 	m.h.Opt.ZeroGrad()
 	loss.MustBackward()
 	value := nn.Item(loss)
@@ -390,13 +413,26 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("instdisc step: %w", err)
 	}
-	return method.StepResponse{Loss: value, Metrics: map[string]float64{"Z": zc, "Z_ratio": diag.zBatch / zc, "pos_cos": diag.pos, "noise_cos": diag.noise}, Grads: method.Tensors{feature: g}}, nil
+	return method.StepResponse{Loss: value, Metrics: metrics, Grads: method.Tensors{feature: g}}, nil
 }
 
 // diagnosis is what a step's scores say about the bank: the batch's own
 // estimate of Z (M · mean score), and the mean cosine of the features with
 // their positive bank rows and with the noise rows.
 type diagnosis struct{ zBatch, pos, noise float64 }
+
+// positiveCos is the mean of memory[y_i] · x_i, without gradient.
+func positiveCos(x, memory, y *ts.Tensor) float64 {
+	var c float64
+	nn.NoGrad(func() {
+		s := tensor.NewScope()
+		defer s.Close()
+		pos := s.T(memory.MustIndexSelect(0, y, false))
+		dots := s.T(s.T(pos.MustMul(s.T(x.MustDetach(false)), false)).MustSum(gotch.Double, false))
+		c = nn.Item(dots) / float64(y.MustSize()[0])
+	})
+	return c
+}
 
 // diagnose reads scores [N, K+1] = exp(cos/T) without gradient.
 func diagnose(scores *ts.Tensor, t float64, nData int64) diagnosis {

@@ -2,6 +2,7 @@ package instdisc
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"runtime"
 	"testing"
@@ -14,14 +15,15 @@ import (
 )
 
 // lemniscateStep is a float64 loop transcription of one training step of
-// lemniscate.pytorch's main.py in NCE mode, on features f [N][D] through
-// the head (W [L][D], b [L]): x = normalize(W f + b); scores from the bank
-// before the step; Z from this batch when z <= 0; the NCECriterion loss;
-// and the bank rows y moved to normalize(m·bank[y] + (1−m)·x). It returns
-// the loss, the Z used and the bank after the step.
+// lemniscate.pytorch's main.py, on features f [N][D] through the head
+// (W [L][D], b [L]): x = normalize(W f + b); the loss on the bank before the
+// step; and the bank rows y = idx[i][0] moved to
+// normalize(m·bank[y] + (1−m)·x). With K noise columns in idx it is NCE mode
+// (NCEAverage + NCECriterion, Z from this batch when z <= 0); with none
+// (--nce-k 0) LinearAverage's softmax over the whole bank. It returns the
+// loss, the Z used (0 in softmax mode) and the bank after the step.
 func lemniscateStep(f, w [][]float64, b []float64, bank [][]float64, idx [][]int64, t, m, z float64) (float64, float64, [][]float64) {
-	n, k1 := len(f), len(idx[0])
-	x := make([][]float64, n)
+	x := make([][]float64, len(f))
 	for i := range f {
 		x[i] = make([]float64, len(w))
 		for l := range w {
@@ -32,31 +34,11 @@ func lemniscateStep(f, w [][]float64, b []float64, bank [][]float64, idx [][]int
 		}
 		x[i] = unit(x[i])
 	}
-	sc := make([][]float64, n)
-	sum := 0.0
-	for i := range x {
-		sc[i] = make([]float64, k1)
-		for k, j := range idx[i] {
-			dot := 0.0
-			for l := range x[i] {
-				dot += bank[j][l] * x[i][l]
-			}
-			sc[i][k] = math.Exp(dot / t)
-			sum += sc[i][k]
-		}
-	}
-	M := float64(len(bank))
-	if z <= 0 {
-		z = M * sum / float64(n*k1)
-	}
-	c := float64(k1-1) / M
-	loss := 0.0
-	for i := range sc {
-		p0 := sc[i][0] / z
-		loss -= math.Log(p0 / (p0 + c + Eps))
-		for k := 1; k < k1; k++ {
-			loss -= math.Log(c / (sc[i][k]/z + c + Eps))
-		}
+	var loss float64
+	if len(idx[0]) == 1 {
+		loss, z = softmaxLoss(x, bank, idx, t), 0
+	} else {
+		loss, z = nceLoss(x, bank, idx, t, z)
 	}
 	after := make([][]float64, len(bank))
 	for j := range bank {
@@ -70,7 +52,56 @@ func lemniscateStep(f, w [][]float64, b []float64, bank [][]float64, idx [][]int
 		}
 		after[y] = unit(mixed)
 	}
-	return loss / float64(n), z, after
+	return loss, z, after
+}
+
+func dot(a, b []float64) float64 {
+	s := 0.0
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// nceLoss is NCECriterion on NCEAverage's scores, with Z estimated from
+// this batch when z <= 0.
+func nceLoss(x, bank [][]float64, idx [][]int64, t, z float64) (float64, float64) {
+	n, k1, M := len(x), len(idx[0]), float64(len(bank))
+	sc := make([][]float64, n)
+	sum := 0.0
+	for i := range x {
+		sc[i] = make([]float64, k1)
+		for k, j := range idx[i] {
+			sc[i][k] = math.Exp(dot(bank[j], x[i]) / t)
+			sum += sc[i][k]
+		}
+	}
+	if z <= 0 {
+		z = M * sum / float64(n*k1)
+	}
+	c := float64(k1-1) / M
+	loss := 0.0
+	for i := range sc {
+		p0 := sc[i][0] / z
+		loss -= math.Log(p0 / (p0 + c + Eps))
+		for k := 1; k < k1; k++ {
+			loss -= math.Log(c / (sc[i][k]/z + c + Eps))
+		}
+	}
+	return loss / float64(n), z
+}
+
+// softmaxLoss is CrossEntropyLoss on LinearAverage's logits bank · x / T.
+func softmaxLoss(x, bank [][]float64, idx [][]int64, t float64) float64 {
+	loss := 0.0
+	for i := range x {
+		sum := 0.0
+		for j := range bank {
+			sum += math.Exp(dot(bank[j], x[i]) / t)
+		}
+		loss += math.Log(sum) - dot(bank[idx[i][0]], x[i])/t
+	}
+	return loss / float64(len(x))
 }
 
 func unit(v []float64) []float64 {
@@ -107,15 +138,22 @@ func rows(t *testing.T, x *ts.Tensor) [][]float64 {
 // method's loss, Z, feature gradient (by central differences of the
 // transcription) and memory bank with lemniscateStep, run on the head's
 // weights before each step and on the same noise draw; and checks that the
-// head's Adam step moves every weight against its gradient.
+// head's Adam step moves every weight against its gradient. Both modes:
+// NCE (K noise rows) and the full softmax (K 0).
 func TestStepFollowsLemniscate(t *testing.T) {
+	for _, k := range []int64{7, 0} {
+		t.Run(fmt.Sprintf("K=%d", k), func(t *testing.T) { stepFollowsLemniscate(t, k) })
+	}
+}
+
+func stepFollowsLemniscate(t *testing.T, k int64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	const n, dim, lowDim, nData, k = 6, 5, 4, 24, 7
+	const n, dim, lowDim, nData = 6, 5, 4, 24
 	m := New()
 	defer m.Close()
 	ctx := context.Background()
-	cfg := method.Params{"K": int64(k), "low_dim": int64(lowDim), "T": 0.2, "momentum": 0.5}
+	cfg := method.Params{"K": k, "low_dim": int64(lowDim), "T": 0.2, "momentum": 0.5}
 	if _, err := m.Setup(ctx, method.SetupRequest{FeatureDims: map[string][]int64{"pooled": {dim}}, Device: "cpu", Seed: 5, NumSamples: nData, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
@@ -160,9 +198,9 @@ func TestStepFollowsLemniscate(t *testing.T) {
 			t.Errorf("step %d: loss %v, lemniscate's step gives %v", step, resp.Loss, wantLoss)
 		}
 		if got := resp.Metrics["Z"]; math.Abs(got-wantZ) > 1e-4*wantZ {
-			t.Errorf("step %d: Z %v, want %v (estimated on the first step, then fixed)", step, got, wantZ)
+			t.Errorf("step %d: Z %v, want %v (estimated on the first step, then fixed; none with K 0)", step, got, wantZ)
 		}
-		if step == 0 && math.Abs(resp.Metrics["Z_ratio"]-1) > 1e-9 {
+		if k > 0 && step == 0 && math.Abs(resp.Metrics["Z_ratio"]-1) > 1e-9 {
 			t.Errorf("step 0: Z_ratio %v, want 1 (Z is this batch's estimate)", resp.Metrics["Z_ratio"])
 		}
 		g := rows(t, resp.Grads[feature])
