@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/method"
@@ -116,11 +115,22 @@ func unit(v []float64) []float64 {
 	return out
 }
 
+// centralDiff is (f(v+h) − f(v−h)) / 2h at h 1e-5 for the variable v points
+// to, which it restores.
+func centralDiff(v *float64, f func() float64) float64 {
+	const h = 1e-5
+	keep := *v
+	*v = keep + h
+	up := f()
+	*v = keep - h
+	down := f()
+	*v = keep
+	return (up - down) / (2 * h)
+}
+
 func rows(t *testing.T, x *ts.Tensor) [][]float64 {
 	t.Helper()
-	d := x.MustTotype(gotch.Double, false)
-	defer d.MustDrop()
-	v, err := tensor.Float64s(d)
+	v, err := tensor.AsFloat64s(x)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,16 +214,13 @@ func stepFollowsLemniscate(t *testing.T, k int64) {
 			t.Errorf("step 0: Z_ratio %v, want 1 (Z is this batch's estimate)", resp.Metrics["Z_ratio"])
 		}
 		g := rows(t, resp.Grads[feature])
-		const h = 1e-5
+		lossAt := func() float64 {
+			l, _, _ := lemniscateStep(f64, w, b, bank, idx64, 0.2, 0.5, wantZ)
+			return l
+		}
 		for i := range f64 {
 			for d := range f64[i] {
-				keep := f64[i][d]
-				f64[i][d] = keep + h
-				up, _, _ := lemniscateStep(f64, w, b, bank, idx64, 0.2, 0.5, wantZ)
-				f64[i][d] = keep - h
-				down, _, _ := lemniscateStep(f64, w, b, bank, idx64, 0.2, 0.5, wantZ)
-				f64[i][d] = keep
-				want := (up - down) / (2 * h)
+				want := centralDiff(&f64[i][d], lossAt)
 				if math.Abs(g[i][d]-want) > 1e-3*(1+math.Abs(want)) {
 					t.Errorf("step %d: d loss / d f[%d][%d] = %v, central difference %v", step, i, d, g[i][d], want)
 				}
@@ -233,12 +240,7 @@ func stepFollowsLemniscate(t *testing.T, k int64) {
 			for l := range w {
 				for d := range w[l] {
 					keep := w[l][d]
-					w[l][d] = keep + h
-					up, _, _ := lemniscateStep(f64, w, b, bank, idx64, 0.2, 0.5, wantZ)
-					w[l][d] = keep - h
-					down, _, _ := lemniscateStep(f64, w, b, bank, idx64, 0.2, 0.5, wantZ)
-					w[l][d] = keep
-					grad := (up - down) / (2 * h)
+					grad := centralDiff(&w[l][d], lossAt)
 					if math.Abs(grad) < 1e-4 {
 						continue
 					}

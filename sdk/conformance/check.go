@@ -7,7 +7,6 @@ import (
 
 	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/tensor"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -91,7 +90,7 @@ func (k checker) tensor(kind, name string, got *ts.Tensor, want Tensor) {
 		k.r.WorstErr, k.r.WorstRatio, k.r.Where = math.Inf(1), math.Inf(1), label
 		return
 	}
-	vals, err := asFloat64s(got)
+	vals, err := tensor.AsFloat64s(got)
 	if err != nil {
 		k.fail("%s unreadable: %v", label, err)
 		return
@@ -109,30 +108,6 @@ func (k checker) tensor(kind, name string, got *ts.Tensor, want Tensor) {
 		k.fail("%s: %d of %d elements out of tolerance (first [%d]: got %.17g, want %.17g)",
 			label, bad, len(want.Data), first, vals[first], want.Data[first])
 	}
-}
-
-// asFloat64s reads any real tensor as float64 values (int64 exactly).
-func asFloat64s(t *ts.Tensor) ([]float64, error) {
-	switch t.DType() {
-	case gotch.Double:
-		return tensor.Float64s(t)
-	case gotch.Int64:
-		v, err := tensor.Int64s(t)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = float64(x)
-		}
-		return out, nil
-	}
-	d, err := t.Totype(gotch.Double, false)
-	if err != nil {
-		return nil, fmt.Errorf("convert %v to float64: %w", t.DType(), err)
-	}
-	defer d.MustDrop()
-	return tensor.Float64s(d)
 }
 
 // Check judges a method's output on case c with the rule of FORMAT.md §6:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/nn"
+	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
 // RandomStep makes a training StepRequest for spec with random float32
@@ -70,7 +71,7 @@ func CheckStep(req method.StepRequest, resp method.StepResponse) error {
 		if !slices.Equal(g.MustSize(), f.MustSize()) || g.DType() != f.DType() {
 			return fmt.Errorf("gradient for %q is %v %v, feature is %v %v", key, g.DType(), g.MustSize(), f.DType(), f.MustSize())
 		}
-		v, err := asFloat64s(g)
+		v, err := tensor.AsFloat64s(g)
 		if err != nil {
 			return fmt.Errorf("gradient for %q: %w", key, err)
 		}
@@ -165,7 +166,7 @@ func TestStep(t *testing.T, ctor method.Constructor, opt StepOptions) {
 		}
 		var grads [][]float64
 		for _, k := range resp.Grads.Names() {
-			v, _ := asFloat64s(resp.Grads[k])
+			v, _ := tensor.AsFloat64s(resp.Grads[k])
 			grads = append(grads, v)
 		}
 		return resp.Loss, grads

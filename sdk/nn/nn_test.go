@@ -15,9 +15,7 @@ import (
 
 func values(t *testing.T, x *ts.Tensor) []float64 {
 	t.Helper()
-	d := x.MustTotype(gotch.Double, false)
-	defer d.MustDrop()
-	v, err := tensor.Float64s(d)
+	v, err := tensor.AsFloat64s(x)
 	if err != nil {
 		t.Fatal(err)
 	}

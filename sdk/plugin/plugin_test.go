@@ -90,12 +90,7 @@ func features(t *testing.T, n, d int64, dtype gotch.DType, seed float64) *ts.Ten
 
 func values(t *testing.T, x *ts.Tensor) []float64 {
 	t.Helper()
-	if x.DType() != gotch.Double {
-		y := x.MustTotype(gotch.Double, false)
-		defer y.MustDrop()
-		x = y
-	}
-	v, err := tensor.Float64s(x)
+	v, err := tensor.AsFloat64s(x)
 	if err != nil {
 		t.Fatal(err)
 	}

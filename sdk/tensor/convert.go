@@ -133,5 +133,30 @@ func Float32s(t *ts.Tensor) ([]float32, error) { return values[float32](t, gotch
 // Float64s copies a float64 tensor's elements (row-major) into a slice.
 func Float64s(t *ts.Tensor) ([]float64, error) { return values[float64](t, gotch.Double) }
 
+// AsFloat64s reads any real tensor's elements (row-major) as float64 values,
+// int64 exactly.
+func AsFloat64s(t *ts.Tensor) ([]float64, error) {
+	switch t.DType() {
+	case gotch.Double:
+		return Float64s(t)
+	case gotch.Int64:
+		v, err := Int64s(t)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x)
+		}
+		return out, nil
+	}
+	d, err := t.Totype(gotch.Double, false)
+	if err != nil {
+		return nil, fmt.Errorf("convert %v to float64: %w", t.DType(), err)
+	}
+	defer d.MustDrop()
+	return Float64s(d)
+}
+
 // Int64s copies an int64 tensor's elements (row-major) into a slice.
 func Int64s(t *ts.Tensor) ([]int64, error) { return values[int64](t, gotch.Int64) }
