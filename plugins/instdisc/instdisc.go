@@ -3,7 +3,8 @@
 // bank of per-sample unit features; a batch's features are scored against
 // their own bank entries and K noise entries with NCE (normalisation
 // constant Z estimated once, on first use), and the bank moves toward the
-// new features with momentum. Its Spec asks the host for sample ids. Import
+// new features with momentum (K 0: lemniscate's softmax over the whole
+// bank instead of NCE). Its Spec asks the host for sample ids. Import
 // it to run the method in process, or serve it with the plugin binary in
 // cmd/selfsup-instdisc.
 package instdisc
@@ -40,7 +41,8 @@ func Constructors() []method.Constructor { return []method.Constructor{Construct
 
 // Defaults follow lemniscate.pytorch's main.py (--nce-k 4096, --nce-t 0.07,
 // --nce-m 0.5, --low-dim 128: a linear layer to 128-d, L2-normalised);
-// K 0 is its --nce-k 0, the non-parametric softmax over the whole bank. The
+// K 0 is its --nce-k 0, the non-parametric softmax over the whole bank
+// (N × NumSamples logits a step). The
 // head trains with Adam at lr 1e-3 and weight decay 1e-6, as the other
 // heads of the Fashion-MNIST recipes; the host's optimizer trains the trunk.
 func Defaults() method.Params {
@@ -421,19 +423,6 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 // their positive bank rows and with the noise rows.
 type diagnosis struct{ zBatch, pos, noise float64 }
 
-// positiveCos is the mean of memory[y_i] · x_i, without gradient.
-func positiveCos(x, memory, y *ts.Tensor) float64 {
-	var c float64
-	nn.NoGrad(func() {
-		s := tensor.NewScope()
-		defer s.Close()
-		pos := s.T(memory.MustIndexSelect(0, y, false))
-		dots := s.T(s.T(pos.MustMul(s.T(x.MustDetach(false)), false)).MustSum(gotch.Double, false))
-		c = nn.Item(dots) / float64(y.MustSize()[0])
-	})
-	return c
-}
-
 // diagnose reads scores [N, K+1] = exp(cos/T) without gradient.
 func diagnose(scores *ts.Tensor, t float64, nData int64) diagnosis {
 	var d diagnosis
@@ -448,6 +437,19 @@ func diagnose(scores *ts.Tensor, t float64, nData int64) diagnosis {
 		d.noise = nn.Item(s.T(s.T(cos.MustNarrow(1, 1, k1-1, false)).MustMean(gotch.Double, false)))
 	})
 	return d
+}
+
+// positiveCos is the mean of memory[y_i] · x_i, without gradient.
+func positiveCos(x, memory, y *ts.Tensor) float64 {
+	var c float64
+	nn.NoGrad(func() {
+		s := tensor.NewScope()
+		defer s.Close()
+		pos := s.T(memory.MustIndexSelect(0, y, false))
+		dots := s.T(s.T(pos.MustMul(s.T(x.MustDetach(false)), false)).MustSum(gotch.Double, false))
+		c = nn.Item(dots) / float64(y.MustSize()[0])
+	})
+	return c
 }
 
 // Save writes the head, the optimizer, the bank and Z.
