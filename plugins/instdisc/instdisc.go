@@ -83,9 +83,7 @@ func EstimateZ(x, memory, idx *ts.Tensor, t float64) float64 {
 		defer xd.MustDrop()
 		sc := Scores(xd, memory, idx, t)
 		defer sc.MustDrop()
-		m := sc.MustMean(gotch.Double, false)
-		defer m.MustDrop()
-		z = nn.Item(m) * float64(memory.MustSize()[0])
+		z = diagnose(sc, t, memory.MustSize()[0]).zBatch
 	})
 	return z
 }
@@ -389,7 +387,7 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 		diag := diagnose(sc, m.t, m.nData)
 		zc := m.z
 		if zc <= 0 {
-			zc = diag.zBatch // EstimateZ on the same scores
+			zc = diag.zBatch // EstimateZ's value, from the same scores
 			if req.Train {
 				m.z = zc
 			}
