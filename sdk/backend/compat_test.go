@@ -2,6 +2,7 @@ package backend
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,18 @@ import (
 
 // These tests drive gotch's Go API, so they cross gotch's generated C++ and
 // gotch_compat.h: one case per kind of entry in the header.
+
+// pin keeps the test's goroutine on one OS thread until it ends. gotch reads
+// an operator's error from a thread-local slot in a second cgo call; a
+// goroutine that moves thread between the two loses the error (CI saw
+// TestFractionalCorrectionIsAnError get nil) and leaves it for whatever runs
+// next on the first thread. Each subtest runs in its own goroutine, so each
+// pins itself.
+func pin(t *testing.T) {
+	t.Helper()
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+}
 
 func f64(t *testing.T, data []float64, shape ...int64) *ts.Tensor {
 	t.Helper()
@@ -37,6 +50,7 @@ func near(a, b []float64, tol float64) bool {
 // TestStubbedOpsReturnGoErrors: operators libtorch 1.13 lacks fail with a Go
 // error that names the operator, instead of failing to build or crashing.
 func TestStubbedOpsReturnGoErrors(t *testing.T) {
+	pin(t)
 	if !strings.HasPrefix(TorchVersion(), "1.13") {
 		t.Skipf("stubs only exist for libtorch 1.13, this is %s", TorchVersion())
 	}
@@ -59,6 +73,7 @@ func TestStubbedOpsReturnGoErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.op, func(t *testing.T) {
+			pin(t)
 			err := c.run()
 			if err == nil {
 				t.Fatalf("%s: want an error from the stub, got nil", c.op)
@@ -73,6 +88,7 @@ func TestStubbedOpsReturnGoErrors(t *testing.T) {
 // TestAdaptedOps: operators whose signature changed between 1.13 and 2.1 give
 // the numbers their 2.1 definition gives.
 func TestAdaptedOps(t *testing.T) {
+	pin(t)
 	cases := []struct {
 		name      string
 		run       func() (*ts.Tensor, error)
@@ -209,6 +225,7 @@ func TestAdaptedOps(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			pin(t)
 			got, err := c.run()
 			if err != nil {
 				t.Fatalf("error: %v", err)
@@ -231,6 +248,7 @@ func TestAdaptedOps(t *testing.T) {
 // TestEmptyPermutedLayout: empty_permuted gives the logical shape with the
 // memory order of physical_layout.
 func TestEmptyPermutedLayout(t *testing.T) {
+	pin(t)
 	x, err := ts.EmptyPermuted([]int64{2, 3, 4}, []int64{2, 0, 1}, gotch.Float, gotch.CPU)
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +265,7 @@ func TestEmptyPermutedLayout(t *testing.T) {
 // TestFractionalCorrectionIsAnError: a 2.1 argument 1.13 cannot honour is a Go
 // error, not a silently different result.
 func TestFractionalCorrectionIsAnError(t *testing.T) {
+	pin(t)
 	if !strings.HasPrefix(TorchVersion(), "1.13") {
 		t.Skipf("only libtorch 1.13 lacks fractional corrections, this is %s", TorchVersion())
 	}
