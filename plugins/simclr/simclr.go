@@ -5,9 +5,7 @@
 package simclr
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"math"
 
 	"github.com/selfsup/selfsup/sdk/method"
@@ -21,36 +19,65 @@ import (
 // Name is the method id.
 const Name = "simclr"
 
-// Constructor makes fresh SimCLR methods.
-func Constructor() method.Constructor {
-	return method.Constructor{
-		Name:    Name,
-		Summary: "SimCLR: NT-Xent over a projection head on two augmented views",
-		New:     func() method.Method { return New() },
-	}
+// Config is SimCLR's Fashion-MNIST reference recipe.
+type Config struct {
+	Temperature float64 `param:"temperature" default:"0.5" doc:"NT-Xent temperature (> 0)"`
+	ProjHidden  int64   `param:"proj_hidden" default:"128" doc:"hidden width of the head Linear-BN-ReLU-Linear"`
+	ProjOut     int64   `param:"proj_out" default:"64" doc:"output width of the head"`
+	LR          float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the head"`
+	WeightDecay float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the head"`
 }
 
-// Constructors lists the family's methods (for plugin.Serve).
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Temperature <= 0 {
+		return errors.New("temperature must be positive")
+	}
+	return nil
+}
+
+// Def is SimCLR for the method kit: two online views with the "simclr"
+// recipe, a projection head run on both views as one BatchNorm batch of 2N
+// (as the reference does), NT-Xent, Adam on the head.
+var Def = methodkit.Def[Config]{
+	Name: Name, Summary: "SimCLR: NT-Xent over a projection head on two augmented views",
+	Spec: func(*Config) method.Spec {
+		return method.Spec{Views: []method.View{
+			{Name: "v1", Recipe: "simclr", Online: true},
+			{Name: "v2", Recipe: "simclr", Online: true},
+		}}
+	},
+	Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
+		head, err := nn.NewMLP(h.Sub("proj"), h.Rng, nn.Projector(h.Dim, c.ProjHidden, c.ProjOut))
+		return &step{head, c.Temperature}, errors.Join(err, h.Adam(c.LR, c.WeightDecay))
+	},
+	Loss: &methodkit.Loss[Config]{Roles: []string{"z1", "z2"}, Fn: func(r method.Tensors, c *Config, _ method.Params) (*ts.Tensor, error) {
+		if err := methodkit.SamePairs(r["z1"], r["z2"], 2); err != nil {
+			return nil, err
+		}
+		return NTXent(r["z1"], r["z2"], c.Temperature), nil
+	}},
+	MinBatch: 2,
+}
+
+type step struct {
+	head *nn.MLP
+	t    float64
+}
+
+func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
+	z := s.Together(m.head, "v1", "v2")
+	s.Metric("temperature", m.t)
+	return NTXent(z[0], z[1], m.t), nil
+}
+
+// New returns a SimCLR method that still needs Setup (Loss works at once).
+func New() *methodkit.Method[Config] { return methodkit.New(Def) }
+
+// Constructor makes fresh SimCLR methods; Constructors lists the family's
+// methods (for plugin.Serve).
+func Constructor() method.Constructor    { return methodkit.Constructor(Def) }
 func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
-
-// Defaults are the method's hyper-parameters: the Fashion-MNIST reference
-// recipe (temperature 0.5, head Linear(D,128)-BN-ReLU-Linear(128,64), Adam
-// lr 1e-3, weight decay 1e-6).
-func Defaults() method.Params {
-	return method.Params{
-		"temperature":  0.5,
-		"proj_hidden":  int64(128),
-		"proj_out":     int64(64),
-		"lr":           1e-3,
-		"weight_decay": 1e-6,
-	}
-}
-
-// Feature keys of the two views' pooled tap.
-var (
-	key1 = method.FeatureKey("v1", "pooled", false)
-	key2 = method.FeatureKey("v2", "pooled", false)
-)
 
 // NTXent is the loss of METHODS.md's simclr section: with u = normalize(z1)
 // and v = normalize(z2), each of the 2N anchors has as logits its
@@ -60,214 +87,22 @@ var (
 func NTXent(z1, z2 *ts.Tensor, temperature float64) *ts.Tensor {
 	s := tensor.NewScope()
 	defer s.Close()
-	n := z1.MustSize()[0]
-	dev := z1.MustDevice()
-	u := s.T(nn.Normalize(z1))
-	v := s.T(nn.Normalize(z2))
-	all := s.T(ts.MustCat([]*ts.Tensor{u, v}, 0))
+	n, dev := z1.MustSize()[0], z1.MustDevice()
+	all := s.T(ts.MustCat([]*ts.Tensor{s.T(nn.Normalize(z1)), s.T(nn.Normalize(z2))}, 0))
 	sim := s.T(all.MustMatmul(s.T(all.MustT(false)), false))
 	sim = s.T(sim.MustDivScalar(ts.FloatScalar(temperature), false))
-	self := s.T(ts.MustEye(2*n, gotch.Bool, dev))
-	sim = s.T(sim.MustMaskedFill(self, ts.FloatScalar(math.Inf(-1)), false))
-	// anchor i (< n) has its positive at n+i, anchor n+i at i
-	idx := make([]int64, 2*n)
+	sim = s.T(sim.MustMaskedFill(s.T(ts.MustEye(2*n, gotch.Bool, dev)), ts.FloatScalar(math.Inf(-1)), false))
+	idx := make([]int64, 2*n) // anchor i (< n) has its positive at n+i, anchor n+i at i
 	for i := range n {
 		idx[i], idx[n+i] = n+i, i
 	}
-	pos, err := tensor.FromInt64(idx, 2*n)
-	if err != nil {
-		panic(err) // the length always fills the shape
-	}
-	pos = s.T(pos.MustTo(dev, true))
+	pos := s.T(must(tensor.FromInt64(idx, 2*n)).MustTo(dev, true))
 	return nn.CrossEntropy(sim, pos)
 }
 
-// Method is SimCLR. Its zero value is not set up; use New, then Setup.
-type Method struct {
-	temperature float64
-	h           nn.Heads // head variables, optimizer and counters
-	head        *nn.MLP
-}
-
-// New returns a SimCLR method that still needs Setup (Loss works at once).
-func New() *Method { return &Method{h: nn.Heads{Name: Name}} }
-
-// Spec: two online views with the "simclr" recipe and the pooled tap.
-func (m *Method) Spec() method.Spec {
-	return method.Spec{
-		Name: Name,
-		Views: []method.View{
-			{Name: "v1", Recipe: "simclr", Online: true},
-			{Name: "v2", Recipe: "simclr", Online: true},
-		},
-		Defaults: Defaults(),
-	}
-}
-
-// config is the checked configuration.
-type config struct {
-	temperature, lr, wd float64
-	projHidden, projOut int64
-}
-
-// readConfig reads and checks the merged params p.
-func readConfig(p method.Params) (config, error) {
-	var c config
-	var err error
-	if c.temperature, err = p.Float("temperature"); err != nil {
-		return c, err
-	}
-	if c.lr, err = p.Float("lr"); err != nil {
-		return c, err
-	}
-	if c.wd, err = p.Float("weight_decay"); err != nil {
-		return c, err
-	}
-	if c.projHidden, err = p.Int("proj_hidden"); err != nil {
-		return c, err
-	}
-	if c.projOut, err = p.Int("proj_out"); err != nil {
-		return c, err
-	}
-	if c.temperature <= 0 {
-		return c, fmt.Errorf("simclr: temperature %v must be positive", c.temperature)
-	}
-	return c, nil
-}
-
-// Setup builds the projection head for pooled features of FeatureDims
-// ["pooled"] = [D] and its Adam optimizer, initialised from req.Seed.
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
-	}
-	p, err := methodkit.Params(Name, Defaults(), req.Config)
+func must(x *ts.Tensor, err error) *ts.Tensor {
 	if err != nil {
-		return method.SetupResponse{}, err
+		panic(err) // the length always fills the shape
 	}
-	cfg, err := readConfig(p)
-	if err != nil {
-		return method.SetupResponse{}, fmt.Errorf("%w; fix the method config", err)
-	}
-	if err := m.h.Setup(req); err != nil {
-		return method.SetupResponse{}, err
-	}
-	m.temperature = cfg.temperature
-	rng := nn.NewRand(req.Seed)
-	if m.head, err = nn.NewMLP(m.h.VS.Root().Sub("proj"), rng, nn.Projector(m.h.Dim, cfg.projHidden, cfg.projOut)); err == nil {
-		err = m.h.Finish(cfg.lr, cfg.wd, nil)
-	}
-	if err != nil {
-		m.release()
-		return method.SetupResponse{}, fmt.Errorf("simclr setup: %w", err)
-	}
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
-}
-
-// Loss evaluates NT-Xent on roles z1, z2 [N, D] with param temperature.
-func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	t, err := in.Params.Float("temperature")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclr loss: %w", err)
-	}
-	if t <= 0 {
-		return method.LossOutput{}, fmt.Errorf("simclr loss: temperature %v must be positive", t)
-	}
-	defer nn.Autograd()()
-	leaves, err := nn.NewLeaves(in, "z1", "z2")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclr loss: %w", err)
-	}
-	defer leaves.Drop()
-	z1, z2 := leaves.T("z1"), leaves.T("z2")
-	if err := methodkit.SamePairs(z1, z2, 2); err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclr loss: z1, z2: %w", err)
-	}
-	loss := NTXent(z1, z2, t)
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := leaves.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclr loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
-}
-
-// Step projects both views' pooled features with one BatchNorm batch of 2N
-// (as the reference does), evaluates NT-Xent, updates the head when
-// req.Train, and returns the gradient for both views' features.
-func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
-	}
-	if m.head == nil {
-		return method.StepResponse{}, errors.New("simclr step: method not set up; call Setup first")
-	}
-	f1, f2, err := methodkit.Pair(Name, req, key1, key2, m.h.Dim)
-	if err != nil {
-		return method.StepResponse{}, err
-	}
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	l1, l2 := s.T(nn.Leaf(f1)), s.T(nn.Leaf(f2))
-	z1, z2 := methodkit.ProjectTogether(s, m.head, req.Train, m.h.Dev, l1, l2)
-	loss := s.T(NTXent(z1, z2, m.temperature))
-	m.h.Opt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("simclr step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
-	}
-	if req.Train {
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-	}
-	g, err := methodkit.Grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("simclr step: %w", err)
-	}
-	return method.StepResponse{
-		Loss:    value,
-		Metrics: map[string]float64{"temperature": m.temperature},
-		Grads:   g,
-	}, nil
-}
-
-// Save writes the head (with BatchNorm statistics), the Adam moments and
-// the step counts.
-func (m *Method) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if m.head == nil {
-		return nil, errors.New("simclr save: method not set up; call Setup first")
-	}
-	return m.h.Save(nil)
-}
-
-// Load restores what Save wrote into a method set up with the same config.
-func (m *Method) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if m.head == nil {
-		return errors.New("simclr load: method not set up; call Setup with the saved config first")
-	}
-	return m.h.Load(state, nil)
-}
-
-// Close frees the head and the optimizer state.
-func (m *Method) Close() error {
-	m.release()
-	return nil
-}
-
-func (m *Method) release() {
-	m.h.Release()
-	m.head = nil
+	return x
 }

@@ -35,6 +35,16 @@ func (s *Scope) Detach(t *ts.Tensor) *ts.Tensor {
 	return t
 }
 
+// Owns reports whether the scope tracks t.
+func (s *Scope) Owns(t *ts.Tensor) bool {
+	for _, x := range s.ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
 // Len is the number of tracked tensors.
 func (s *Scope) Len() int { return len(s.ts) }
 
