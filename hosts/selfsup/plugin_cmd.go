@@ -120,7 +120,7 @@ func pluginLock(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func pluginCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pluginFlags("check", "Usage: selfsup plugin check [--cases DIR] PLUGIN...\n\nRuns every conformance case of the methods each PLUGIN serves, out of process,\nthrough its Loss in float64; prints one line per case and \"N passed, M failed\".", stderr)
-	casesDir := fs.String("cases", "", "folder of conformance case files (default $"+conformance.EnvCases+" or ../shared/conformance/cases)")
+	casesDir := fs.String("cases", "", "folder of conformance case files (default $"+conformance.EnvCases+", else the golden cases built into selfsup)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

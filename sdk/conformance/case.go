@@ -1,9 +1,11 @@
 package conformance
 
 import (
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -131,26 +133,38 @@ func (c Case) validate() error {
 }
 
 // LoadCases reads every *.json case under dir, sorted by method then name.
-// An empty dir means DefaultDir().
+// An empty dir means $SELFSUP_CONFORMANCE_CASES when set, else the golden
+// cases built into this package (a copy of the team's shared cases, so a
+// clone or an installed binary tests itself).
 func LoadCases(dir string) ([]Case, error) {
 	if dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+		dir = os.Getenv(EnvCases)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if dir == "" {
+		sub, err := fs.Sub(builtin, builtinDir)
+		if err != nil {
+			return nil, fmt.Errorf("built-in cases: %w", err)
+		}
+		return loadCases(sub, "built-in:"+builtinDir)
+	}
+	return loadCases(os.DirFS(dir), dir)
+}
+
+// loadCases reads every *.json case of fsys; where names its origin in
+// messages and Case.File.
+func loadCases(fsys fs.FS, where string) ([]Case, error) {
+	files, err := fs.Glob(fsys, "*.json")
 	if err != nil {
-		return nil, fmt.Errorf("list cases in %s: %w", dir, err)
+		return nil, fmt.Errorf("list cases in %s: %w", where, err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no *.json case files in %s: pass the conformance cases directory (--cases or %s)", dir, EnvCases)
+		return nil, fmt.Errorf("no *.json case files in %s: pass the conformance cases directory (--cases or %s)", where, EnvCases)
 	}
 	cases := make([]Case, 0, len(files))
 	names := map[string]string{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
+	for _, name := range files {
+		f := filepath.Join(where, name)
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, fmt.Errorf("read case: %w", err)
 		}
@@ -185,18 +199,21 @@ func ForMethod(cases []Case, name string) []Case {
 	return out
 }
 
-// DefaultDir is the directory of the shared cases: $SELFSUP_CONFORMANCE_CASES
-// when set, else ../shared/conformance/cases relative to the repository root
-// (the nearest directory above the working directory holding go.mod).
-func DefaultDir() (string, error) {
-	if d := os.Getenv(EnvCases); d != "" {
-		return d, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find the conformance cases: %w", err)
-	}
-	root, err := RepoRoot(wd)
+// builtin holds the golden cases, a byte-identical copy of the team's
+// shared conformance/cases (TestBuiltinCasesMatchShared checks the copy
+// whenever the shared folder sits beside the checkout).
+//
+//go:embed testdata/cases/*.json
+var builtin embed.FS
+
+const builtinDir = "testdata/cases"
+
+// SharedDir is where the team's shared cases live relative to a checkout:
+// ../shared/conformance/cases beside the repository root (the nearest
+// directory above dir holding go.mod). Nothing needs it; a test compares
+// the built-in copy with it when it exists.
+func SharedDir(dir string) (string, error) {
+	root, err := RepoRoot(dir)
 	if err != nil {
 		return "", err
 	}

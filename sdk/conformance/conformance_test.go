@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -200,34 +201,15 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestDefaultDir(t *testing.T) {
+func TestBuiltinCasesLoad(t *testing.T) {
 	t.Setenv(EnvCases, "")
-	dir, err := DefaultDir()
+	cases, err := LoadCases("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(dir, filepath.Join("shared", "conformance", "cases")) {
-		t.Errorf("default dir %s", dir)
-	}
-	t.Setenv(EnvCases, "/some/where")
-	if dir, _ := DefaultDir(); dir != "/some/where" {
-		t.Errorf("with %s set: %s", EnvCases, dir)
-	}
-}
-
-func TestSharedCasesLoad(t *testing.T) {
-	dir, err := DefaultDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("no shared cases at %s", dir)
-	}
-	cases, err := LoadCases(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	methods := map[string]bool{}
 	for _, c := range cases {
+		methods[c.Method] = true
 		if _, err := c.Detached(); err != nil {
 			t.Errorf("%s: %v", c.Name, err)
 		}
@@ -237,5 +219,73 @@ func TestSharedCasesLoad(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d shared cases load", len(cases))
+	for _, m := range []string{"simclr", "moco", "byol", "dino", "swav"} {
+		if !methods[m] {
+			t.Errorf("no built-in case for %s", m)
+		}
+	}
+	t.Logf("%d built-in cases of %d methods load", len(cases), len(methods))
+}
+
+func TestEnvOverridesBuiltinCases(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(EnvCases, dir)
+	if _, err := LoadCases(""); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("an empty %s folder: got %v, want an error naming it", EnvCases, err)
+	}
+}
+
+// TestBuiltinCasesMatchShared fails when the team's shared cases beside the
+// checkout differ from the repository's copy (copy them over:
+// cp ../shared/conformance/cases/*.json sdk/conformance/testdata/cases/).
+// Without the shared folder (a user's clone) there is nothing to compare.
+func TestBuiltinCasesMatchShared(t *testing.T) {
+	wd, _ := os.Getwd()
+	shared, err := SharedDir(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(shared); err != nil {
+		t.Skipf("no shared cases at %s: nothing to compare the built-in copy with", shared)
+	}
+	files := func(fsys fs.FS) map[string][]byte {
+		out := map[string][]byte{}
+		names, err := fs.Glob(fsys, "*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			b, err := fs.ReadFile(fsys, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[n] = b
+		}
+		return out
+	}
+	sub, err := fs.Sub(builtin, builtinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := files(sub), files(os.DirFS(shared))
+	for n, b := range theirs {
+		if mine, ok := ours[n]; !ok {
+			t.Errorf("shared case %s is missing from %s: copy it over", n, builtinDir)
+		} else if !bytes.Equal(mine, b) {
+			t.Errorf("case %s differs from the shared one: copy it over", n)
+		}
+	}
+	for n := range ours {
+		if _, ok := theirs[n]; !ok {
+			t.Errorf("%s/%s is not among the shared cases: remove it or add it to the shared folder", builtinDir, n)
+		}
+	}
+	// The spec documents travel with the cases.
+	for _, doc := range []string{"FORMAT.md", "METHODS.md"} {
+		a, err1 := os.ReadFile(filepath.Join("testdata", doc))
+		b, err2 := os.ReadFile(filepath.Join(filepath.Dir(shared), doc))
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("testdata/%s differs from the shared one (%v, %v): copy it over", doc, err1, err2)
+		}
+	}
 }

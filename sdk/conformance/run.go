@@ -77,7 +77,7 @@ func RunAll(ctx context.Context, w io.Writer, lookup Lookup, cases []Case) (pass
 	return passed, failed
 }
 
-// Test runs every case of ctor's method from dir ("" = DefaultDir) as a
+// Test runs every case of ctor's method from dir ("" = the built-in cases, see LoadCases) as a
 // subtest, each on a fresh method, and fails when there is no case for the
 // method. It is the acceptance test a plugin author adds to their package.
 func Test(t *testing.T, ctor method.Constructor, dir string) {
