@@ -86,7 +86,7 @@ Flags:`)
 	if dir == "" {
 		dir = filepath.Dir(ckpt)
 	}
-	if err := writeReport(rep, dir, stdout); err != nil {
+	if err := rep.WriteFiles(dir, stdout); err != nil {
 		log.Error().Err(err).Msg("eval")
 		return 1
 	}

@@ -230,5 +230,5 @@ func pretrain(ctx context.Context, r recipe, f runFlags, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
-	return writeReport(rep, r.Train.Out, stdout)
+	return rep.WriteFiles(r.Train.Out, stdout)
 }

@@ -159,8 +159,11 @@ func Evaluate(ctx context.Context, f Features, trainLabels, testLabels []int, op
 // ProgressBar returns a progress callback (for ExtractOptions.Progress,
 // KNNOptions.Progress, ...) that draws a bar on w labelled label, counting
 // unit; the bar starts at the first call and ends when done reaches
-// total.
+// total. A nil w gives nil (no progress).
 func ProgressBar(w io.Writer, label, unit string) func(done, total int) {
+	if w == nil {
+		return nil
+	}
 	var bar *progress.Bar
 	return func(done, total int) {
 		if bar == nil {
