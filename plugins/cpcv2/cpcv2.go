@@ -9,7 +9,6 @@
 package cpcv2
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -25,19 +24,7 @@ import (
 // Name is the method id.
 const Name = "cpcv2"
 
-// Constructor makes fresh CPC v2 methods.
-func Constructor() method.Constructor {
-	return method.Constructor{
-		Name:    Name,
-		Summary: "CPC v2: InfoNCE of latents k rows below, predicted from a masked-conv context over a patch grid",
-		New:     func() method.Method { return New() },
-	}
-}
-
-// Constructors lists the family's methods (for plugin.Serve).
-func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
-
-// Defaults scale the paper's ImageNet setting (a 7×7 grid of 64-pixel
+// Config scales the paper's ImageNet setting (a 7×7 grid of 64-pixel
 // patches with 32-pixel overlap on 256-pixel crops, predictions up to 5
 // rows below skipping the overlapping next row, a PixelCNN context network
 // of residual blocks) to Fashion-MNIST: the image resized to 32 and cut
@@ -46,14 +33,67 @@ func Constructors() []method.Constructor { return []method.Constructor{Construct
 // residual blocks at the latents' width (each layer reaches one row up, so
 // the context of row i sees all 6 rows above it), Adam at lr 1e-3, weight
 // decay 1e-6.
-func Defaults() method.Params {
-	return method.Params{
-		"size": int64(32), "patch": int64(8), "stride": int64(4),
-		"min_offset": int64(2), "max_offset": int64(5),
-		"context_blocks": int64(5), "context_width": int64(0),
-		"lr": 1e-3, "weight_decay": 1e-6,
-	}
+type Config struct {
+	Size          int64   `param:"size" default:"32" doc:"side of the view cut into the grid"`
+	Patch         int64   `param:"patch" default:"8" doc:"side of a patch"`
+	Stride        int64   `param:"stride" default:"4" doc:"pixels between patches"`
+	MinOffset     int64   `param:"min_offset" default:"2" doc:"fewest rows below a context its prediction reaches (≥ 1)"`
+	MaxOffset     int64   `param:"max_offset" default:"5" doc:"most rows below a context its prediction reaches (< the grid's side)"`
+	ContextBlocks int64   `param:"context_blocks" default:"5" doc:"residual blocks of the masked-conv context network"`
+	ContextWidth  int64   `param:"context_width" default:"0" doc:"channels of the context network (0: the latents' size)"`
+	LR            float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the context network and predictors"`
+	WeightDecay   float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the context network and predictors"`
 }
+
+// grid is the Spec's grid of the view.
+func (c *Config) grid() *method.Grid {
+	return &method.Grid{Patch: int(c.Patch), Stride: int(c.Stride), PatchRecipe: "cpcv2-patch"}
+}
+
+// side is G, the patches per side of the grid (0 when it does not tile).
+func (c *Config) side() int64 { return int64(c.grid().Side(int(c.Size))) }
+
+// Validate checks that the grid tiles the view and the offsets fit it.
+func (c *Config) Validate() error {
+	side := c.side()
+	if side < 2 {
+		return fmt.Errorf("patches of %d every %d pixels do not tile a %d-pixel view; want (size − patch) a multiple of stride and at least 2 patches a side", c.Patch, c.Stride, c.Size)
+	}
+	if c.MinOffset < 1 || c.MaxOffset < c.MinOffset || c.MaxOffset >= side {
+		return fmt.Errorf("offsets %d to %d on a %d×%d grid: want 1 ≤ min_offset ≤ max_offset < %d", c.MinOffset, c.MaxOffset, side, side, side)
+	}
+	if c.ContextBlocks < 0 || c.ContextWidth < 0 {
+		return fmt.Errorf("context_blocks %d, context_width %d: want ≥ 0 (width 0: the latents' size)", c.ContextBlocks, c.ContextWidth)
+	}
+	return nil
+}
+
+// Def is CPC v2 for the method kit: one view v1 through the trunk, recipe
+// cpcv2 (crop and flip) at the configured size, cut into a grid of patches
+// that recipe cpcv2-patch augments one by one; the pooled tap of every
+// patch, [N, G, G, D].
+var Def = methodkit.Def[Config]{
+	Name:    Name,
+	Summary: "CPC v2: InfoNCE of latents k rows below, predicted from a masked-conv context over a patch grid",
+	Spec: func(c *Config) method.Spec {
+		return method.Spec{Views: []method.View{{Name: "v1", Recipe: "cpcv2", Size: int(c.Size), Online: true, Grid: c.grid()}}}
+	},
+	Build: build,
+	// The objective on roles z [N, G, G, D] (patch latents) and preds
+	// [K, N, G, G, D] (predictions per offset, see Loss) with param
+	// min_offset.
+	Loss: &methodkit.Loss[Config]{Roles: []string{"z", "preds"}, Fn: func(r method.Tensors, c *Config, _ method.Params) (*ts.Tensor, error) {
+		return Loss(r["z"], r["preds"], c.MinOffset)
+	}},
+}
+
+// New returns a CPC v2 method that still needs Setup (Loss works at once).
+func New() *methodkit.Method[Config] { return methodkit.New(Def) }
+
+// Constructor makes fresh CPC v2 methods; Constructors lists the family's
+// methods (for plugin.Serve).
+func Constructor() method.Constructor    { return methodkit.Constructor(Def) }
+func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
 
 // Loss is CPC's InfoNCE over a grid: z [N, G, G, D] are the patch latents
 // and preds [K, N, G, G, D] the predictions, preds[a][n, i, j] predicting
@@ -107,212 +147,54 @@ func Loss(z, preds *ts.Tensor, minOffset int64) (*ts.Tensor, error) {
 	return nn.CrossEntropy(logits, s.T(ts.MustCat(labels, 0))), nil
 }
 
-// Method is CPC v2. Its zero value is not set up; use New, then Setup.
-type Method struct {
-	h                    nn.Heads // context network, predictors, Adam, counters
-	size, patch, stride  int
-	minOffset, maxOffset int64
+// step is CPC v2 set up: the context network and one predictor per offset.
+type step struct {
+	dim, side, minOffset int64
 	ctx                  *Context
 	pred                 []*nn.Linear // W_k, k = minOffset…maxOffset
 }
 
-// New returns a CPC v2 method that still needs Setup (Loss works at once).
-func New() *Method {
-	return &Method{h: nn.Heads{Name: Name}, size: 32, patch: 8, stride: 4, minOffset: 2, maxOffset: 5}
-}
-
-// key is the feature key of the grid view's pooled latents, [N, G, G, D].
-var key = method.FeatureKey("v1", "pooled", false)
-
-// Spec: one view v1 through the trunk, recipe cpcv2 (crop and flip) at the
-// configured size, cut into a grid of patches that recipe cpcv2-patch
-// augments one by one; the pooled tap of every patch.
-func (m *Method) Spec() method.Spec {
-	return method.Spec{
-		Name: Name,
-		Views: []method.View{{
-			Name: "v1", Recipe: "cpcv2", Size: m.size, Online: true,
-			Grid: &method.Grid{Patch: m.patch, Stride: m.stride, PatchRecipe: "cpcv2-patch"},
-		}},
-		Defaults: Defaults(),
-	}
-}
-
-// Setup reads the grid and the offsets, and builds the context network,
-// one predictor per offset and their Adam from req.Seed.
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
-	}
-	p, err := methodkit.Params(Name, Defaults(), req.Config)
-	if err != nil {
-		return method.SetupResponse{}, err
-	}
-	var errs [9]error
-	var size, patch, stride, lo, hi, blocks, width int64
-	var lr, wd float64
-	size, errs[0] = p.Int("size")
-	patch, errs[1] = p.Int("patch")
-	stride, errs[2] = p.Int("stride")
-	lo, errs[3] = p.Int("min_offset")
-	hi, errs[4] = p.Int("max_offset")
-	blocks, errs[5] = p.Int("context_blocks")
-	width, errs[6] = p.Int("context_width")
-	lr, errs[7] = p.Float("lr")
-	wd, errs[8] = p.Float("weight_decay")
-	if err := methodkit.FirstErr(errs[:]...); err != nil {
-		return method.SetupResponse{}, fmt.Errorf("cpcv2 setup: %w", err)
-	}
-	g := method.Grid{Patch: int(patch), Stride: int(stride)}
-	side := int64(g.Side(int(size)))
-	if side < 2 {
-		return method.SetupResponse{}, fmt.Errorf("cpcv2 setup: patches of %d every %d pixels do not tile a %d-pixel view; want (size − patch) a multiple of stride and at least 2 patches a side", patch, stride, size)
-	}
-	if lo < 1 || hi < lo || hi >= side {
-		return method.SetupResponse{}, fmt.Errorf("cpcv2 setup: offsets %d to %d on a %d×%d grid: want 1 ≤ min_offset ≤ max_offset < %d", lo, hi, side, side, side)
-	}
-	if blocks < 0 || width < 0 {
-		return method.SetupResponse{}, fmt.Errorf("cpcv2 setup: context_blocks %d, context_width %d: want ≥ 0 (width 0: the latents' size)", blocks, width)
-	}
-	if err := m.h.Setup(req); err != nil {
-		return method.SetupResponse{}, err
-	}
-	m.size, m.patch, m.stride, m.minOffset, m.maxOffset = int(size), int(patch), int(stride), lo, hi
+// build makes the context network and one predictor per offset, with their
+// Adam, for latents of FeatureDims["pooled"] = [D].
+func build(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
+	width := c.ContextWidth
 	if width == 0 {
-		width = m.h.Dim
+		width = h.Dim
 	}
-	rng := nn.NewRand(req.Seed)
-	root := m.h.VS.Root()
-	m.pred = nil
-	m.ctx, err = NewContext(root.Sub("context"), rng, m.h.Dim, width, int(blocks))
-	for k := lo; k <= hi && err == nil; k++ {
-		var l *nn.Linear
-		if l, err = nn.NewLinear(root.Sub("pred").Sub(strconv.FormatInt(k, 10)), rng, width, m.h.Dim, false); err == nil {
-			m.pred = append(m.pred, l)
+	m := &step{dim: h.Dim, side: c.side(), minOffset: c.MinOffset}
+	var err error
+	if m.ctx, err = NewContext(h.Sub("context"), h.Rng, h.Dim, width, int(c.ContextBlocks)); err != nil {
+		return nil, err
+	}
+	for k := c.MinOffset; k <= c.MaxOffset; k++ {
+		l, err := nn.NewLinear(h.Sub("pred").Sub(strconv.FormatInt(k, 10)), h.Rng, width, h.Dim, false)
+		if err != nil {
+			return nil, err
 		}
+		m.pred = append(m.pred, l)
 	}
-	if err == nil {
-		err = m.h.Finish(lr, wd, nil)
-	}
-	if err != nil {
-		m.Close()
-		return method.SetupResponse{}, fmt.Errorf("cpcv2 setup: %w", err)
-	}
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
-}
-
-// Loss evaluates the objective on roles z [N, G, G, D] (patch latents) and
-// preds [K, N, G, G, D] (predictions per offset, see Loss) with param
-// min_offset (default 2).
-func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	lo, err := in.Params.IntOr("min_offset", 2)
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("cpcv2 loss: %w", err)
-	}
-	defer nn.Autograd()()
-	l, err := nn.NewLeaves(in, "z", "preds")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("cpcv2 loss: %w", err)
-	}
-	defer l.Drop()
-	loss, err := Loss(l.T("z"), l.T("preds"), lo)
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("cpcv2 loss: %w", err)
-	}
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := l.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("cpcv2 loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
+	return m, h.Adam(c.LR, c.WeightDecay)
 }
 
 // predict runs the context network and the predictors on latents z
 // [N, G, G, D]: [K, N, G, G, D], under s.
-func (m *Method) predict(s *tensor.Scope, z *ts.Tensor) *ts.Tensor {
+func (m *step) predict(s *tensor.Scope, z *ts.Tensor) *ts.Tensor {
 	c := s.T(m.ctx.Forward(z))
 	sz := c.MustSize()
 	flat := s.T(c.MustReshape([]int64{-1, sz[3]}, false))
 	preds := make([]*ts.Tensor, len(m.pred))
 	for i, w := range m.pred {
-		preds[i] = s.T(s.T(w.Forward(flat)).MustReshape([]int64{sz[0], sz[1], sz[2], m.h.Dim}, false))
+		preds[i] = s.T(s.T(w.Forward(flat)).MustReshape([]int64{sz[0], sz[1], sz[2], m.dim}, false))
 	}
 	return s.T(ts.MustStack(preds, 0))
 }
 
-// Step predicts the latents of the grid view from their context, evaluates
-// the loss, updates the context network and predictors when req.Train, and
-// returns the gradient for the latents.
-func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
-	}
-	if err := m.h.Ready(); err != nil {
-		return method.StepResponse{}, err
-	}
-	f, err := req.Features.Get(key)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("cpcv2 step: %w; the host must send the grid view of the Spec", err)
-	}
-	side := int64(method.Grid{Patch: m.patch, Stride: m.stride}.Side(m.size))
-	if sz := f.MustSize(); len(sz) != 4 || sz[1] != side || sz[2] != side || sz[3] != m.h.Dim {
-		return method.StepResponse{}, fmt.Errorf("cpcv2 step: feature %s has shape %v, want [N, %d, %d, %d]: a %d×%d grid of patch latents (a host that cuts views into grids, method.View.Grid)", key, sz, side, side, m.h.Dim, side, side)
-	}
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	leaf := s.T(nn.Leaf(f))
-	z := methodkit.ToHead(s, leaf, m.h.Dev)
-	loss, err := Loss(z, m.predict(s, z), m.minOffset)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("cpcv2 step: %w", err)
-	}
-	s.T(loss)
-	m.h.Opt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("cpcv2 step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
-	}
-	if req.Train {
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-	}
-	g, err := methodkit.Grads([]string{key}, []*ts.Tensor{leaf})
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("cpcv2 step: %w", err)
-	}
+// Forward predicts the latents of the grid view from their context and
+// scores the predictions.
+func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
+	z := s.Online("v1")
 	// log(N·G·G) is the loss of a guess: the metric shows how far below it
 	// the predictions are.
-	chance := math.Log(float64(f.MustSize()[0] * side * side))
-	return method.StepResponse{Loss: value, Metrics: map[string]float64{"chance_loss": chance}, Grads: g}, nil
-}
-
-// Save writes the context network, the predictors, Adam's moments and the
-// step counts.
-func (m *Method) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return m.h.Save(nil)
-}
-
-// Load restores what Save wrote into a method set up with the same config.
-func (m *Method) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return m.h.Load(state, nil)
-}
-
-// Close frees the heads and the optimizer.
-func (m *Method) Close() error {
-	m.h.Release()
-	m.ctx, m.pred = nil, nil
-	return nil
+	s.Metric("chance_loss", math.Log(float64(s.N*m.side*m.side)))
+	return Loss(z, m.predict(s.Scope, z), m.minOffset)
 }

@@ -9,7 +9,7 @@
 package invaspread
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -24,29 +24,85 @@ import (
 // Name is the method id.
 const Name = "invaspread"
 
-// Constructor makes fresh Invariance-Spreading methods.
-func Constructor() method.Constructor {
-	return method.Constructor{
-		Name:    Name,
-		Summary: "Invariance Spreading: in-batch instance NCE of unit embeddings of two views",
-		New:     func() method.Method { return New() },
-	}
-}
-
-// Constructors lists the family's methods (for plugin.Serve).
-func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
-
-// Defaults follow the official code (mangye16/Unsupervised_Embedding_
+// Config follows the official code (mangye16/Unsupervised_Embedding_
 // Learning, demo_seen.py: negM 1, T 0.1, a Linear(D, 128) embedding after
-// the trunk, L2-normalised): negM 1, T 0.1, low_dim 128; the head's Adam at
-// lr 1e-3 with weight decay 1e-6 (the official SGD lr 0.03 and weight decay
-// 5e-4 train the whole network, the trunk's optimizer here).
-func Defaults() method.Params {
-	return method.Params{
-		"negM": 1.0, "T": 0.1, "low_dim": int64(128),
-		"lr": 1e-3, "weight_decay": 1e-6,
-	}
+// the trunk, L2-normalised); the head's Adam at lr 1e-3 with weight decay
+// 1e-6 (the official SGD lr 0.03 and weight decay 5e-4 train the whole
+// network, the trunk's optimizer here).
+type Config struct {
+	NegM        float64 `param:"negM" default:"1" doc:"weight of the negatives' terms, in (0, 1]"`
+	T           float64 `param:"T" default:"0.1" doc:"softmax temperature (> 0)"`
+	LowDim      int64   `param:"low_dim" default:"128" doc:"width of the unit embedding Linear(D, low_dim)"`
+	LR          float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the head"`
+	WeightDecay float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the head"`
 }
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.T <= 0 || c.NegM <= 0 || c.NegM > 1 {
+		return fmt.Errorf("negM %v, T %v: want 0 < negM ≤ 1 and T > 0", c.NegM, c.T)
+	}
+	return nil
+}
+
+// Def is Invariance Spreading: two online views and the pooled tap. The
+// reference augments with RandomResizedCrop(scale 0.2–1), grayscale 0.2,
+// colour jitter 0.4 and a flip; at 28×28 the "mocov2" recipe is that (it
+// blurs only views above 64 px).
+var Def = methodkit.Def[Config]{
+	Name: Name, Summary: "Invariance Spreading: in-batch instance NCE of unit embeddings of two views",
+	Spec: func(*Config) method.Spec {
+		return method.Spec{Views: []method.View{
+			{Name: "v1", Recipe: "mocov2", Online: true},
+			{Name: "v2", Recipe: "mocov2", Online: true},
+		}}
+	},
+	Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
+		embed, err := nn.NewMLP(h.Sub("embed"), h.Rng, nn.MLPConfig{Dims: []int64{h.Dim, c.LowDim}})
+		return &step{embed, c.NegM, c.T}, errors.Join(err, h.Adam(c.LR, c.WeightDecay))
+	},
+	// Role x [2B, D]; params negM, T and batchSize (= B).
+	Loss: &methodkit.Loss[Config]{Roles: []string{"x"}, Fn: func(r method.Tensors, c *Config, p method.Params) (*ts.Tensor, error) {
+		x := r["x"]
+		size := x.MustSize()
+		if len(size) != 2 || size[0] < 4 || size[0]%2 != 0 {
+			return nil, fmt.Errorf("x has shape %v, want [2B, D] with B ≥ 2", size)
+		}
+		if dt := x.DType(); dt != gotch.Float && dt != gotch.Double {
+			return nil, fmt.Errorf("x is %v, want a float dtype", dt)
+		}
+		if b, err := p.IntOr("batchSize", size[0]/2); err != nil || b != size[0]/2 {
+			return nil, fmt.Errorf("batchSize %d (%v) but x has %d rows; batchSize is B, half the rows", b, err, size[0])
+		}
+		return Criterion(x, c.NegM, c.T), nil
+	}},
+	MinBatch: 2,
+}
+
+type step struct {
+	embed   *nn.MLP
+	negM, t float64
+}
+
+// Forward embeds both views stacked as [v1; v2] (the reference's
+// cat(f, f_hat), one batch through the head), normalises and evaluates
+// Criterion. Metric pos_acc: the fraction of rows whose most similar other
+// row is their positive.
+func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
+	l1, l2 := s.Leaf(method.FeatureKey("v1", "pooled", false)), s.Leaf(method.FeatureKey("v2", "pooled", false))
+	x := methodkit.ToHead(s.Scope, s.T(ts.MustCat([]*ts.Tensor{l1, l2}, 0)), s.Heads.Dev)
+	z := s.T(nn.Normalize(s.T(m.embed.Forward(x, s.Train))))
+	s.Metric("pos_acc", positiveAccuracy(s.Scope, z))
+	return Criterion(z, m.negM, m.t), nil
+}
+
+// New returns a method that still needs Setup (Loss works at once).
+func New() *methodkit.Method[Config] { return methodkit.New(Def) }
+
+// Constructor makes fresh Invariance-Spreading methods; Constructors lists
+// the family's methods (for plugin.Serve).
+func Constructor() method.Constructor    { return methodkit.Constructor(Def) }
+func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
 
 // Criterion is BatchCriterion of the reference on x [2B, D] (rows 0…B−1
 // view 1, rows B…2B−1 view 2, unit norm), METHODS.md's invaspread section:
@@ -86,169 +142,6 @@ func Criterion(x *ts.Tensor, negM, t float64) *ts.Tensor {
 	return s.T(lnPmt.MustAdd(lnPon, false)).MustDivScalar(f(-float64(n)), false)
 }
 
-// Method is Invariance Spreading. Its zero value is not set up; use New,
-// then Setup.
-type Method struct {
-	h       nn.Heads // embedding head, Adam, counters
-	negM, t float64
-	embed   *nn.MLP
-}
-
-// New returns a method that still needs Setup (Loss works at once).
-func New() *Method { return &Method{h: nn.Heads{Name: Name}} }
-
-// Feature keys of the two views' pooled tap.
-var (
-	key1 = method.FeatureKey("v1", "pooled", false)
-	key2 = method.FeatureKey("v2", "pooled", false)
-)
-
-// Spec: two online views and the pooled tap. The reference augments with
-// RandomResizedCrop(scale 0.2–1), grayscale 0.2, colour jitter 0.4 and a
-// flip; at 28×28 the "mocov2" recipe is that (it blurs only views above
-// 64 px).
-func (m *Method) Spec() method.Spec {
-	return method.Spec{
-		Name: Name,
-		Views: []method.View{
-			{Name: "v1", Recipe: "mocov2", Online: true},
-			{Name: "v2", Recipe: "mocov2", Online: true},
-		},
-		Defaults: Defaults(),
-	}
-}
-
-// Setup builds the embedding head Linear(D, low_dim) and its Adam from
-// req.Seed.
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
-	}
-	p, err := methodkit.Params(Name, Defaults(), req.Config)
-	if err != nil {
-		return method.SetupResponse{}, err
-	}
-	var errs [5]error
-	var negM, t, lr, wd float64
-	var low int64
-	negM, errs[0] = p.Float("negM")
-	t, errs[1] = p.Float("T")
-	lr, errs[2] = p.Float("lr")
-	wd, errs[3] = p.Float("weight_decay")
-	low, errs[4] = p.Int("low_dim")
-	for _, e := range errs {
-		if e != nil {
-			return method.SetupResponse{}, fmt.Errorf("invaspread setup: %w", e)
-		}
-	}
-	if err := checkParams(negM, t); err != nil {
-		return method.SetupResponse{}, fmt.Errorf("invaspread setup: %w", err)
-	}
-	if err := m.h.Setup(req); err != nil {
-		return method.SetupResponse{}, err
-	}
-	m.negM, m.t = negM, t
-	if m.embed, err = nn.NewMLP(m.h.VS.Root().Sub("embed"), nn.NewRand(req.Seed), nn.MLPConfig{Dims: []int64{m.h.Dim, low}}); err == nil {
-		err = m.h.Finish(lr, wd, nil)
-	}
-	if err != nil {
-		m.Close()
-		return method.SetupResponse{}, fmt.Errorf("invaspread setup: %w", err)
-	}
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
-}
-
-func checkParams(negM, t float64) error {
-	if t <= 0 || negM <= 0 || negM > 1 {
-		return fmt.Errorf("negM %v, T %v: want 0 < negM ≤ 1 and T > 0", negM, t)
-	}
-	return nil
-}
-
-// Loss evaluates Criterion on role x [2B, D] with params negM, T and
-// batchSize (= B).
-func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	negM, err1 := in.Params.Float("negM")
-	t, err2 := in.Params.Float("T")
-	if err := methodkit.FirstErr(err1, err2); err != nil {
-		return method.LossOutput{}, fmt.Errorf("invaspread loss: %w", err)
-	}
-	if err := checkParams(negM, t); err != nil {
-		return method.LossOutput{}, fmt.Errorf("invaspread loss: %w", err)
-	}
-	defer nn.Autograd()()
-	l, err := nn.NewLeaves(in, "x")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("invaspread loss: %w", err)
-	}
-	defer l.Drop()
-	x := l.T("x")
-	size := x.MustSize()
-	if len(size) != 2 || size[0] < 4 || size[0]%2 != 0 {
-		return method.LossOutput{}, fmt.Errorf("invaspread loss: x has shape %v, want [2B, D] with B ≥ 2", size)
-	}
-	if dt := x.DType(); dt != gotch.Float && dt != gotch.Double {
-		return method.LossOutput{}, fmt.Errorf("invaspread loss: x is %v, want a float dtype", dt)
-	}
-	if b, err := in.Params.IntOr("batchSize", size[0]/2); err != nil || b != size[0]/2 {
-		return method.LossOutput{}, fmt.Errorf("invaspread loss: batchSize %d (%v) but x has %d rows; batchSize is B, half the rows", b, err, size[0])
-	}
-	loss := Criterion(x, negM, t)
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := l.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("invaspread loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
-}
-
-// Step embeds both views with the head, normalises, stacks them as
-// [v1; v2] (the reference's cat(f, f_hat)), evaluates Criterion, updates
-// the head when req.Train, and returns the gradients for both views'
-// features. Metrics: the fraction of rows whose most similar other row is
-// their positive.
-func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
-	}
-	if err := m.h.Ready(); err != nil {
-		return method.StepResponse{}, err
-	}
-	f, err := methodkit.Features(Name, req, m.h.Dim, 2, key1, key2)
-	if err != nil {
-		return method.StepResponse{}, err
-	}
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
-	x := s.T(ts.MustCat([]*ts.Tensor{l1, l2}, 0))
-	x = methodkit.ToHead(s, x, m.h.Dev)
-	z := s.T(nn.Normalize(s.T(m.embed.Forward(x, req.Train))))
-	loss := s.T(Criterion(z, m.negM, m.t))
-	m.h.Opt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("invaspread step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
-	}
-	if req.Train {
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-	}
-	acc := positiveAccuracy(s, z)
-	g, err := methodkit.Grads([]string{key1, key2}, []*ts.Tensor{l1, l2})
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("invaspread step: %w", err)
-	}
-	return method.StepResponse{Loss: value, Metrics: map[string]float64{"pos_acc": acc}, Grads: g}, nil
-}
-
 // positiveAccuracy is the fraction of the 2B rows of z whose nearest other
 // row is the other view of their image.
 func positiveAccuracy(s *tensor.Scope, z *ts.Tensor) float64 {
@@ -264,27 +157,4 @@ func positiveAccuracy(s *tensor.Scope, z *ts.Tensor) float64 {
 		acc = nn.Item(s.T(hit.MustMean(gotch.Double, false)))
 	})
 	return acc
-}
-
-// Save writes the head, Adam's moments and the step counts.
-func (m *Method) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return m.h.Save(nil)
-}
-
-// Load restores what Save wrote into a method set up with the same config.
-func (m *Method) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return m.h.Load(state, nil)
-}
-
-// Close frees the head and the optimizer.
-func (m *Method) Close() error {
-	m.h.Release()
-	m.embed = nil
-	return nil
 }

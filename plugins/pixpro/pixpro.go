@@ -18,10 +18,9 @@
 package pixpro
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
@@ -51,30 +50,91 @@ const tapName = "map"
 // projector, raised to 1 along a cosine over training.
 const Momentum = 0.99
 
-// Constructor makes fresh PixPro methods.
-func Constructor() method.Constructor {
-	return method.Constructor{
+// Config follows zdaxie/PixPro's tools/pixpro_base_r50_100ep.sh
+// (momentum 0.99 on a cosine, pixpro_ins_loss_weight 0), scaled to
+// convnet-s's 128 channels: projector MLP2d 128-256-64 (2048-4096-256
+// there) and Adam for the heads (the reference uses LARS at base lr 1.0,
+// weight decay 1e-5).
+type Config struct {
+	PosRatio       float64 `param:"pos_ratio" default:"0.7" doc:"positives lie closer than this times the larger bin diagonal (pixpro_pos_ratio)"`
+	P              float64 `param:"p" default:"2" doc:"exponent of the propagation similarity (pixpro_p)"`
+	ClampValue     float64 `param:"clamp_value" default:"0" doc:"lower clamp of the propagation similarity (pixpro_clamp_value)"`
+	TransformLayer int64   `param:"transform_layer" default:"1" doc:"layers of the value transform: 0, 1 or 2 (pixpro_transform_layer)"`
+	ProjHidden     int64   `param:"proj_hidden" default:"256" doc:"hidden width of the per-position projector"`
+	ProjOut        int64   `param:"proj_out" default:"64" doc:"output width of the projector"`
+	LR             float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the heads"`
+	WeightDecay    float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the heads"`
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.PosRatio <= 0 || c.P <= 0 || c.TransformLayer < 0 || c.TransformLayer > 2 {
+		return fmt.Errorf("pos_ratio %v, p %v, transform_layer %d: want positive pos_ratio and p, transform_layer 0, 1 or 2", c.PosRatio, c.P, c.TransformLayer)
+	}
+	return nil
+}
+
+// target is the EMA of the trunk and of the key projector.
+var target = method.Target{Momentum: Momentum, Schedule: method.Cosine, FinalMomentum: 1}
+
+// Def is PixPro on the trunk's feature map layer for the method kit: two
+// views with BYOL's recipes (PixPro's --aug BYOL), each through the trunk
+// and its EMA target, the layer's map and both views' crop boxes.
+func Def(layer string) methodkit.Def[Config] {
+	key := tapName + "." + layer
+	return methodkit.Def[Config]{
 		Name:    Name,
 		Summary: "PixPro: pixel propagation consistency between crops, positives by distance in the image (needs crop boxes)",
-		New:     func() method.Method { return New() },
+		Spec: func(*Config) method.Spec {
+			t := target
+			return method.Spec{
+				Views: []method.View{
+					{Name: "v1", Recipe: "byol1", Online: true, Target: true},
+					{Name: "v2", Recipe: "byol2", Online: true, Target: true},
+				},
+				Target:       &t,
+				Taps:         []method.Tap{{Name: tapName, Kind: method.Layer, Layers: []string{layer}}},
+				PseudoLabels: []string{Boxes},
+			}
+		},
+		Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) { return build(h, c, key) },
+		Loss:  loss,
 	}
 }
 
-// Constructors lists the family's methods (for plugin.Serve).
+// New returns PixPro on convnet-s's block5; it still needs Setup (Loss
+// works at once).
+func New() *methodkit.Method[Config] { return NewForLayer(DefaultLayer) }
+
+// NewForLayer returns PixPro on the trunk's feature map layer (e.g.
+// "layer4" of a ResNet).
+func NewForLayer(layer string) *methodkit.Method[Config] { return methodkit.New(Def(layer)) }
+
+// Constructor makes fresh PixPro methods; Constructors lists the family's
+// methods (for plugin.Serve).
+func Constructor() method.Constructor    { return methodkit.Constructor(Def(DefaultLayer)) }
 func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
 
-// Defaults follow zdaxie/PixPro's tools/pixpro_base_r50_100ep.sh
-// (pixpro_p 2, pixpro_pos_ratio 0.7, pixpro_transform_layer 1,
-// pixpro_clamp_value 0, pixpro_ins_loss_weight 0, momentum 0.99 on a
-// cosine), scaled to convnet-s's 128 channels: projector MLP2d 128-256-64
-// (2048-4096-256 there) and Adam at lr 1e-3 with weight decay 1e-6 for the
-// heads (the reference uses LARS at base lr 1.0, weight decay 1e-5).
-func Defaults() method.Params {
-	return method.Params{
-		"pos_ratio": 0.7, "p": 2.0, "clamp_value": 0.0, "transform_layer": int64(1),
-		"proj_hidden": int64(256), "proj_out": int64(64),
-		"lr": 1e-3, "weight_decay": 1e-6,
-	}
+// loss is RegressionLoss on roles q, k [N, C, H, W] and coord_q, coord_k
+// [N, 4] with param pos_ratio: one regression_loss call.
+var loss = &methodkit.Loss[Config]{
+	Roles: []string{"q", "k", "coord_q", "coord_k"},
+	Fn: func(r method.Tensors, c *Config, _ method.Params) (*ts.Tensor, error) {
+		q, k := r["q"], r["k"]
+		qs := q.MustSize()
+		if len(qs) != 4 || !slices.Equal(qs, k.MustSize()) || q.DType() != k.DType() {
+			return nil, fmt.Errorf("q %v %v, k %v %v: want two [N, C, H, W] of one shape and dtype", q.DType(), qs, k.DType(), k.MustSize())
+		}
+		bq, err := boxes(r["coord_q"], qs[0])
+		if err != nil {
+			return nil, fmt.Errorf("coord_q: %w", err)
+		}
+		bk, err := boxes(r["coord_k"], qs[0])
+		if err != nil {
+			return nil, fmt.Errorf("coord_k: %w", err)
+		}
+		return RegressionLoss(q, k, PositiveWeights(bq, bk, qs[2], qs[3], c.PosRatio)), nil
+	},
 }
 
 // PositiveWeights returns, for crop boxes bq, bk [N][4] and an H×W map,
@@ -161,165 +221,50 @@ func boxes(t *ts.Tensor, n int64) ([][4]float64, error) {
 	return out, nil
 }
 
-// config is the merged, checked configuration.
-type config struct {
-	posRatio, p, clamp, lr, wd float64
-	transform, hidden, out     int64
-}
-
-func readConfig(over method.Params) (config, error) {
-	p, err := methodkit.Params(Name, Defaults(), over)
-	if err != nil {
-		return config{}, err
-	}
-	var c config
-	var e [8]error
-	c.posRatio, e[0] = p.Float("pos_ratio")
-	c.p, e[1] = p.Float("p")
-	c.clamp, e[2] = p.Float("clamp_value")
-	c.transform, e[3] = p.Int("transform_layer")
-	c.hidden, e[4] = p.Int("proj_hidden")
-	c.out, e[5] = p.Int("proj_out")
-	c.lr, e[6] = p.Float("lr")
-	c.wd, e[7] = p.Float("weight_decay")
-	if err := errors.Join(e[:]...); err != nil {
-		return c, fmt.Errorf("pixpro: %w", err)
-	}
-	if c.posRatio <= 0 || c.p <= 0 || c.transform < 0 || c.transform > 2 {
-		return c, fmt.Errorf("pixpro: pos_ratio %v, p %v, transform_layer %d: want positive pos_ratio and p, transform_layer 0, 1 or 2", c.posRatio, c.p, c.transform)
-	}
-	return c, nil
-}
-
-// Method is PixPro: the projector (and its EMA copy) and the value
+// step is PixPro set up: the projector (and its EMA copy) and the value
 // transform of the pixel propagation module.
-type Method struct {
-	h         nn.Heads // projector + transform, Adam, EMA projector
-	cfg       config
-	layer     string
-	c, hh, ww int64 // feature map shape
+type step struct {
+	cfg       Config
+	key       string // the tap key of the map, "map.<layer>"
+	hh, ww    int64  // the map's height and width
 	proj      *nn.MLP
 	keyProj   *nn.MLP
 	transform *nn.MLP // nil for transform_layer 0
 }
 
-// New returns PixPro on convnet-s's block5; it still needs Setup (Loss
-// works at once).
-func New() *Method { return NewForLayer(DefaultLayer) }
-
-// NewForLayer returns PixPro on the trunk's feature map layer (e.g.
-// "layer4" of a ResNet).
-func NewForLayer(layer string) *Method { return &Method{h: nn.Heads{Name: Name}, layer: layer} }
-
-// featureKey is the key of a view's feature map.
-func (m *Method) featureKey(view string, target bool) string {
-	return method.FeatureKey(view, tapName+"."+m.layer, target)
-}
-
-// Spec: two views with BYOL's recipes (PixPro's --aug BYOL), each through
-// the trunk and its EMA target (momentum 0.99 to 1 on a cosine), the
-// feature map of the layer, and the crop boxes of both views.
-func (m *Method) Spec() method.Spec {
-	return method.Spec{
-		Name: Name,
-		Views: []method.View{
-			{Name: "v1", Recipe: "byol1", Online: true, Target: true},
-			{Name: "v2", Recipe: "byol2", Online: true, Target: true},
-		},
-		Target:       &method.Target{Momentum: Momentum, Schedule: method.Cosine, FinalMomentum: 1},
-		Taps:         []method.Tap{{Name: tapName, Kind: method.Layer, Layers: []string{m.layer}}},
-		PseudoLabels: []string{Boxes},
-		Defaults:     Defaults(),
+// build makes the projector (1×1 convolutions as per-position Linears,
+// BatchNorm over batch and positions as BatchNorm2d), the value transform
+// and the EMA projector for FeatureDims[key] = [C, H, W].
+func build(h *methodkit.Heads, c *Config, key string) (methodkit.Stepper, error) {
+	dims := h.Dims[key]
+	if len(dims) != 3 || dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0 {
+		return nil, fmt.Errorf("feature dims %v: want %q: [C, H, W], the trunk's feature map", h.Dims, key)
 	}
-}
-
-// Setup builds the projector (1×1 convolutions as per-position Linears,
-// BatchNorm over batch and positions as BatchNorm2d), its EMA copy and the
-// value transform, for FeatureDims["map.<layer>"] = [C, H, W].
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
+	// The state's "dim" is the map's channels, so Load checks them.
+	h.Dim = dims[0]
+	m := &step{cfg: *c, key: key, hh: dims[1], ww: dims[2]}
+	projCfg := nn.Projector(dims[0], c.ProjHidden, c.ProjOut)
+	var err error
+	if m.proj, err = nn.NewMLP(h.Sub("projector"), h.Rng, projCfg); err != nil {
+		return nil, err
 	}
-	cfg, err := readConfig(req.Config)
-	if err != nil {
-		return method.SetupResponse{}, err
-	}
-	key := tapName + "." + m.layer
-	dims, ok := req.FeatureDims[key]
-	if !ok || len(dims) != 3 || dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0 {
-		return method.SetupResponse{}, fmt.Errorf("pixpro setup: feature dims %v: want %q: [C, H, W], the trunk's %s feature map", req.FeatureDims, key, m.layer)
-	}
-	dev, err := tensor.ParseDevice(req.Device)
-	if err != nil {
-		return method.SetupResponse{}, fmt.Errorf("pixpro setup: %w", err)
-	}
-	m.Close()
-	m.cfg = cfg
-	m.c, m.hh, m.ww = dims[0], dims[1], dims[2]
-	m.h.Dim, m.h.Dev, m.h.Steps, m.h.Total = m.c, dev, 0, req.TotalSteps
-	m.h.VS = gnn.NewVarStore(dev)
-	rng := nn.NewRand(req.Seed)
-	projCfg := nn.Projector(m.c, cfg.hidden, cfg.out)
-	m.proj, err = nn.NewMLP(m.h.VS.Root().Sub("projector"), rng, projCfg)
-	if err == nil {
-		switch cfg.transform {
-		case 1:
-			m.transform, err = nn.NewMLP(m.h.VS.Root().Sub("value_transform"), rng, nn.MLPConfig{Dims: []int64{cfg.out, cfg.out}})
-		case 2:
-			m.transform, err = nn.NewMLP(m.h.VS.Root().Sub("value_transform"), rng, nn.Projector(cfg.out, cfg.out, cfg.out))
-		}
-	}
-	if err == nil {
-		err = m.h.Finish(cfg.lr, cfg.wd, func(vs *gnn.VarStore) error {
-			var err error
-			m.keyProj, err = nn.NewMLP(vs.Root().Sub("projector"), rng, projCfg)
-			return err
-		})
+	switch c.TransformLayer {
+	case 1:
+		m.transform, err = nn.NewMLP(h.Sub("value_transform"), h.Rng, nn.MLPConfig{Dims: []int64{c.ProjOut, c.ProjOut}})
+	case 2:
+		m.transform, err = nn.NewMLP(h.Sub("value_transform"), h.Rng, nn.Projector(c.ProjOut, c.ProjOut, c.ProjOut))
 	}
 	if err != nil {
-		m.Close()
-		return method.SetupResponse{}, fmt.Errorf("pixpro setup: %w", err)
+		return nil, err
 	}
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
-}
-
-// Loss evaluates RegressionLoss on roles q, k [N, C, H, W] and coord_q,
-// coord_k [N, 4] with param pos_ratio: one regression_loss call.
-func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	pr, err := in.Params.Float("pos_ratio")
+	err = h.EMATarget(func(p *gnn.Path) (err error) {
+		m.keyProj, err = nn.NewMLP(p.Sub("projector"), h.Rng, projCfg)
+		return err
+	})
 	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("pixpro loss: %w", err)
+		return nil, err
 	}
-	defer nn.Autograd()()
-	l, err := nn.NewLeaves(in, "q", "k", "coord_q", "coord_k")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("pixpro loss: %w", err)
-	}
-	defer l.Drop()
-	q, k := l.T("q"), l.T("k")
-	qs := q.MustSize()
-	if len(qs) != 4 || fmt.Sprint(qs) != fmt.Sprint(k.MustSize()) || q.DType() != k.DType() {
-		return method.LossOutput{}, fmt.Errorf("pixpro loss: q %v %v, k %v %v: want two [N, C, H, W] of one shape and dtype", q.DType(), qs, k.DType(), k.MustSize())
-	}
-	bq, err := boxes(l.T("coord_q"), qs[0])
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("pixpro loss: coord_q: %w", err)
-	}
-	bk, err := boxes(l.T("coord_k"), qs[0])
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("pixpro loss: coord_k: %w", err)
-	}
-	loss := RegressionLoss(q, k, PositiveWeights(bq, bk, qs[2], qs[3], pr))
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := l.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("pixpro loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
+	return m, h.Adam(c.LR, c.WeightDecay)
 }
 
 // rows maps a [N, C, H, W] map through an MLP of 1×1 convolutions: the
@@ -341,7 +286,7 @@ func normalizeC(s *tensor.Scope, x *ts.Tensor) *ts.Tensor {
 // featprop is the pixel propagation module on projections p [N, C, HW]:
 // values = normalize(transform(p)), similarity = clamp(p̂ᵀp̂, clamp)^p,
 // result values · similarityᵀ, normalised over C.
-func (m *Method) featprop(s *tensor.Scope, p *ts.Tensor, train bool) *ts.Tensor {
+func (m *step) featprop(s *tensor.Scope, p *ts.Tensor, train bool) *ts.Tensor {
 	value := p
 	if m.transform != nil {
 		sz := p.MustSize()
@@ -351,122 +296,52 @@ func (m *Method) featprop(s *tensor.Scope, p *ts.Tensor, train bool) *ts.Tensor 
 	value = normalizeC(s, value)
 	f := normalizeC(s, p)
 	att := s.T(s.T(f.MustTranspose(1, 2, false)).MustBmm(f, false))
-	att = s.T(att.MustClampMin(ts.FloatScalar(m.cfg.clamp), false))
-	if m.cfg.p < 1 {
+	att = s.T(att.MustClampMin(ts.FloatScalar(m.cfg.ClampValue), false))
+	if m.cfg.P < 1 {
 		att = s.T(att.MustAddScalar(ts.FloatScalar(1e-6), false))
 	}
-	att = s.T(att.MustPowTensorScalar(ts.FloatScalar(m.cfg.p), false))
+	att = s.T(att.MustPowTensorScalar(ts.FloatScalar(m.cfg.P), false))
 	out := s.T(value.MustBmm(s.T(att.MustTranspose(1, 2, false)), false))
 	return normalizeC(s, out)
 }
 
-// Step: EMA update of the key projector (training only, before the keys,
-// as the reference), predictions featprop(projector(map)) of both views,
-// keys from the EMA projector on the target maps, and
+// Forward: predictions featprop(projector(map)) of both views, the EMA
+// update of the key projector (training only, before the keys, as the
+// reference), keys from the EMA projector on the target maps, and
 // regression_loss(pred1, key2, box1, box2) + regression_loss(pred2, key1,
-// box2, box1); head update; gradients for both online maps.
-func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
-	}
-	if err := m.h.Ready(); err != nil {
-		return method.StepResponse{}, err
-	}
-	var f [4]*ts.Tensor
-	keys := [4]string{m.featureKey("v1", false), m.featureKey("v2", false), m.featureKey("v1", true), m.featureKey("v2", true)}
-	want := fmt.Sprint([]int64{m.c, m.hh, m.ww})
-	var n int64
-	for i, key := range keys {
-		x, err := req.Features.Get(key)
-		if err != nil {
-			return method.StepResponse{}, fmt.Errorf("pixpro step: %w; the host must send the views and the layer tap of the Spec", err)
-		}
-		sz := x.MustSize()
-		if len(sz) != 4 || fmt.Sprint(sz[1:]) != want || (i > 0 && sz[0] != n) || (x.DType() != gotch.Float && x.DType() != gotch.Double) {
-			return method.StepResponse{}, fmt.Errorf("pixpro step: feature %s is %v %v, want float [N, %s] (the shape given to Setup)", key, x.DType(), sz, want)
-		}
-		f[i], n = x, sz[0]
-	}
+// box2, box1).
+func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 	var bx [2][][4]float64
 	for i, v := range []string{"v1", "v2"} {
-		t, err := req.Labels.Get(v + "/" + Boxes)
+		t, err := s.Req.Labels.Get(v + "/" + Boxes)
 		if err != nil {
-			return method.StepResponse{}, fmt.Errorf("pixpro step: no crop boxes for view %s (%w); the host must send each view's augment.View.Boxes as the pseudo-label %q", v, err, v+"/"+Boxes)
+			return nil, fmt.Errorf("no crop boxes for view %s (%w); the host must send each view's augment.View.Boxes as the pseudo-label %q", v, err, v+"/"+Boxes)
 		}
-		if bx[i], err = boxes(t, n); err != nil {
-			return method.StepResponse{}, fmt.Errorf("pixpro step: view %s: %w", v, err)
+		if bx[i], err = boxes(t, s.N); err != nil {
+			return nil, fmt.Errorf("view %s: %w", v, err)
 		}
 	}
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	l1, l2 := s.T(nn.Leaf(f[0])), s.T(nn.Leaf(f[1]))
-	pred := func(x *ts.Tensor) *ts.Tensor {
-		return m.featprop(s, rows(s, m.proj, methodkit.ToHead(s, x, m.h.Dev), req.Train), req.Train)
+	pred := func(v string) *ts.Tensor {
+		return m.featprop(s.Scope, rows(s.Scope, m.proj, s.OnlineTap(v, m.key), s.Train), s.Train)
 	}
-	p1, p2 := pred(l1), pred(l2)
-	mom := method.Target{Momentum: Momentum, Schedule: method.Cosine, FinalMomentum: 1}.MomentumAt(req.Step, m.h.Total)
-	if req.Train {
-		if err := nn.EMA(m.h.Target, m.h.VS, mom, nn.KeepBuffers); err != nil {
-			return method.StepResponse{}, fmt.Errorf("pixpro step: %w", err)
+	p1, p2 := pred("v1"), pred("v2")
+	mom := target.MomentumAt(s.Index, s.Heads.Total)
+	s.Metric("momentum", mom)
+	if s.Train {
+		if err := s.Heads.EMA(mom); err != nil {
+			return nil, err
 		}
 	}
 	var k1, k2 *ts.Tensor
 	nn.NoGrad(func() {
-		key := func(x *ts.Tensor) *ts.Tensor {
-			return normalizeC(s, rows(s, m.keyProj, methodkit.ToHead(s, s.T(x.MustDetach(false)), m.h.Dev), req.Train))
+		key := func(v string) *ts.Tensor {
+			return normalizeC(s.Scope, rows(s.Scope, m.keyProj, s.TargetTap(v, m.key), s.Train))
 		}
-		k1, k2 = key(f[2]), key(f[3])
+		k1, k2 = key("v1"), key("v2")
 	})
-	shape := []int64{n, m.cfg.out, m.hh, m.ww}
+	shape := []int64{s.N, m.cfg.ProjOut, m.hh, m.ww}
 	view := func(x *ts.Tensor) *ts.Tensor { return s.T(x.MustReshape(shape, false)) }
-	a := s.T(RegressionLoss(view(p1), view(k2), PositiveWeights(bx[0], bx[1], m.hh, m.ww, m.cfg.posRatio)))
-	b := s.T(RegressionLoss(view(p2), view(k1), PositiveWeights(bx[1], bx[0], m.hh, m.ww, m.cfg.posRatio)))
-	loss := s.T(a.MustAdd(b, false))
-	m.h.Opt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("pixpro step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
-	}
-	if req.Train {
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-	}
-	g1, err := nn.Grad(l1)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("pixpro step: %w", err)
-	}
-	g2, err := nn.Grad(l2)
-	if err != nil {
-		g1.MustDrop()
-		return method.StepResponse{}, fmt.Errorf("pixpro step: %w", err)
-	}
-	return method.StepResponse{Loss: value, Metrics: map[string]float64{"momentum": mom}, Grads: method.Tensors{keys[0]: g1, keys[1]: g2}}, nil
-}
-
-// Save writes the projector, the value transform, the EMA projector, the
-// optimizer and the step counts.
-func (m *Method) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return m.h.Save(nil)
-}
-
-// Load restores what Save wrote into a method set up with the same config
-// and feature map.
-func (m *Method) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return m.h.Load(state, nil)
-}
-
-// Close frees the heads and the optimizer.
-func (m *Method) Close() error {
-	m.h.Release()
-	m.proj, m.keyProj, m.transform = nil, nil, nil
-	return nil
+	a := s.T(RegressionLoss(view(p1), view(k2), PositiveWeights(bx[0], bx[1], m.hh, m.ww, m.cfg.PosRatio)))
+	b := s.T(RegressionLoss(view(p2), view(k1), PositiveWeights(bx[1], bx[0], m.hh, m.ww, m.cfg.PosRatio)))
+	return a.MustAdd(b, false), nil
 }
