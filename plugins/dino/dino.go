@@ -8,8 +8,6 @@
 package dino
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -39,19 +37,10 @@ const (
 // (trunk and head), raised to 1 along a cosine over training.
 const TeacherMomentum = 0.996
 
-// Constructor makes fresh DINO methods.
-func Constructor() method.Constructor {
-	return method.Constructor{
-		Name:    Name,
-		Summary: "DINO: self-distillation of a centred, sharpened EMA teacher into a multi-crop student",
-		New:     func() method.Method { return New() },
-	}
-}
+// teacherEMA is the Spec's EMA target, also the head teacher's schedule.
+var teacherEMA = method.Target{Momentum: TeacherMomentum, Schedule: method.Cosine, FinalMomentum: 1}
 
-// Constructors lists the family's methods (for plugin.Serve).
-func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
-
-// Defaults follow facebookresearch/dino's main_dino.py (student_temp 0.1,
+// Config follows facebookresearch/dino's main_dino.py (student_temp 0.1,
 // teacher_temp 0.04 with warmup_teacher_temp 0.04 over
 // warmup_teacher_temp_epochs 0, center_momentum 0.9, norm_last_layer true,
 // freeze_last_layer 1 epoch, a 3-layer GELU head with a 256-d bottleneck),
@@ -68,17 +57,146 @@ func Constructors() []method.Constructor { return []method.Constructor{Construct
 // clip_grad 3.0 (0: off) before the step. The schedules need the run's
 // length and the data set's size from Setup (TotalSteps, NumSamples):
 // without the size there is no warm-up, without the length no cosine.
-func Defaults() method.Params {
-	return method.Params{
-		"out_dim": int64(4096), "hidden_dim": int64(512), "bottleneck_dim": int64(128),
-		"norm_last_layer": true,
-		"student_temp":    0.1, "teacher_temp": 0.04,
-		"warmup_teacher_temp": 0.04, "warmup_teacher_temp_epochs": int64(0),
-		"center_momentum": 0.9, "freeze_last_layer": 1.0,
-		"lr": 5e-4, "weight_decay": 0.04,
-		"warmup_epochs": 10.0, "min_lr": 1e-6, "weight_decay_end": 0.4, "clip_grad": 3.0,
+type Config struct {
+	OutDim          int64   `param:"out_dim" default:"4096" doc:"output width of the heads (prototypes)"`
+	HiddenDim       int64   `param:"hidden_dim" default:"512" doc:"hidden width of the head MLP"`
+	BottleneckDim   int64   `param:"bottleneck_dim" default:"128" doc:"bottleneck width before the last layer"`
+	NormLastLayer   bool    `param:"norm_last_layer" default:"true" doc:"fix the last layer's weight-norm gain to 1"`
+	StudentTemp     float64 `param:"student_temp" default:"0.1" doc:"student temperature (> 0)"`
+	TeacherTemp     float64 `param:"teacher_temp" default:"0.04" doc:"teacher temperature after the warm-up (> 0)"`
+	WarmupT         float64 `param:"warmup_teacher_temp" default:"0.04" doc:"teacher temperature at the start of the warm-up (> 0)"`
+	WarmupTEpochs   int64   `param:"warmup_teacher_temp_epochs" default:"0" doc:"epochs of the teacher temperature warm-up"`
+	CenterMomentum  float64 `param:"center_momentum" default:"0.9" doc:"momentum of the centre, in [0, 1]"`
+	FreezeLastLayer float64 `param:"freeze_last_layer" default:"1" doc:"epochs before the last layer trains"`
+	LR              float64 `param:"lr" default:"5e-4" doc:"AdamW peak learning rate of the head"`
+	WeightDecay     float64 `param:"weight_decay" default:"0.04" doc:"AdamW weight decay at the start"`
+	WarmupEpochs    float64 `param:"warmup_epochs" default:"10" doc:"epochs of linear learning-rate warm-up"`
+	MinLR           float64 `param:"min_lr" default:"1e-6" doc:"learning rate at the end of the cosine (≤ lr)"`
+	WeightDecayEnd  float64 `param:"weight_decay_end" default:"0.4" doc:"weight decay at the end of its cosine (0: constant)"`
+	ClipGrad        float64 `param:"clip_grad" default:"3" doc:"per-parameter gradient norm clip of the head (0: off)"`
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.LR <= 0 || c.WarmupEpochs < 0 || c.MinLR < 0 || c.MinLR > c.LR || c.WeightDecay < 0 || c.WeightDecayEnd < 0 || c.ClipGrad < 0 {
+		return fmt.Errorf("lr %v, warmup_epochs %v, min_lr %v, weight_decay %v, weight_decay_end %v, clip_grad %v: want a positive lr, min_lr from 0 up to lr, no negative values", c.LR, c.WarmupEpochs, c.MinLR, c.WeightDecay, c.WeightDecayEnd, c.ClipGrad)
+	}
+	if c.StudentTemp <= 0 || c.TeacherTemp <= 0 || c.WarmupT <= 0 || c.CenterMomentum < 0 || c.CenterMomentum > 1 || c.WarmupTEpochs < 0 || c.FreezeLastLayer < 0 {
+		return fmt.Errorf("temperatures %v, %v, %v, center_momentum %v, warm-up %d epochs, freeze_last_layer %v: want positive temperatures, a momentum in [0, 1], no negative epochs", c.StudentTemp, c.TeacherTemp, c.WarmupT, c.CenterMomentum, c.WarmupTEpochs, c.FreezeLastLayer)
+	}
+	return nil
+}
+
+// Schedules are the head optimizer's learning rate and weight decay at a
+// step for batches of n, as main_dino.py's lr_schedule and wd_schedule:
+// the learning rate warms up linearly over warmup_epochs (the host's
+// optim.Schedule, as the trunk's) and then follows a cosine to min_lr at
+// the end of the run (h.Total); the weight decay follows
+// utils.cosine_scheduler from weight_decay to weight_decay_end. Both depend
+// on the step only.
+func (c *Config) Schedules(h *methodkit.Heads, step, n int64) (lr, wd float64) {
+	lr = optim.Schedule{Base: c.LR, Warmup: int64(c.WarmupEpochs * float64(h.StepsPerEpoch(n))), Total: h.Total,
+		Cosine: true, Final: c.MinLR / c.LR}.At(step)
+	wd = c.WeightDecay
+	if c.WeightDecayEnd != 0 {
+		wd = optim.CosineSchedule{Start: c.WeightDecay, End: c.WeightDecayEnd, Total: h.Total}.At(step)
+	}
+	return lr, wd
+}
+
+// Def is DINO for the method kit with two global and locals local crops.
+// The student MLP is the main group (AdamW, its EMA teacher the group's
+// target); the last layer is the group "last" with its own AdamW and EMA
+// copy, so that freezing it in the first epoch skips its update entirely,
+// as the reference's p.grad = None does.
+func Def(locals int) methodkit.Def[Config] {
+	views := []string{}
+	for i := range GlobalCrops {
+		views = append(views, "global"+strconv.Itoa(i+1))
+	}
+	for i := range max(locals, 0) {
+		views = append(views, "local"+strconv.Itoa(i+1))
+	}
+	return methodkit.Def[Config]{
+		Name: Name, Summary: "DINO: self-distillation of a centred, sharpened EMA teacher into a multi-crop student",
+		// the global crops (recipes dino-global and dino-global2) through
+		// the trunk and its EMA teacher (momentum 0.996 to 1 on a cosine),
+		// the local crops (dino-local) through the trunk only, pooled tap
+		Spec: func(*Config) method.Spec {
+			var vs []method.View
+			for i, v := range views {
+				vs = append(vs, method.View{Name: v, Recipe: []string{"dino-global", "dino-global2", "dino-local"}[min(i, 2)], Online: true, Target: i < GlobalCrops})
+			}
+			t := teacherEMA
+			return method.Spec{Views: vs, Target: &t}
+		},
+		// the student head and its teacher copy draw from h.Rng in the
+		// reference order (student MLP, teacher MLP, student last layer,
+		// teacher last layer); AdamW spares biases and gains, as
+		// get_params_groups; the centre starts at zeros
+		Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
+			m := &step{c: c, views: views}
+			var err error
+			if m.student, err = newMLP(h.VS.Root(), h.Rng, h.Dim, c.HiddenDim, c.BottleneckDim); err != nil {
+				return nil, err
+			}
+			if err := h.EMATarget(func(p *gnn.Path) (err error) {
+				m.teacher, err = newMLP(p, h.Rng, h.Dim, c.HiddenDim, c.BottleneckDim)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			adamw := optim.Config{Name: "adamw", LR: c.LR, WeightDecay: c.WeightDecay}
+			if err := h.Optimize(adamw, false); err != nil {
+				return nil, err
+			}
+			if m.last, err = h.NewGroup("last", adamw,
+				func(p *gnn.Path) error {
+					return newLast(p, h.Rng, m.student, c.BottleneckDim, c.OutDim, c.NormLastLayer)
+				},
+				func(p *gnn.Path) error {
+					return newLast(p, h.Rng, m.teacher, c.BottleneckDim, c.OutDim, c.NormLastLayer)
+				},
+			); err != nil {
+				return nil, err
+			}
+			for _, g := range h.Groups() {
+				m.params = append(m.params, optim.Tensors(optim.Params(g.VS))...)
+			}
+			m.center = ts.MustZeros([]int64{1, c.OutDim}, gotch.Float, h.Dev)
+			return m, nil
+		},
+		Loss: &methodkit.Loss[Config]{Roles: []string{"student_out", "teacher_out", "center"},
+			Fn: func(r method.Tensors, c *Config, p method.Params) (*ts.Tensor, error) {
+				ncrops, err := p.Int("ncrops")
+				if err != nil {
+					return nil, err
+				}
+				so, to, ce := r["student_out"], r["teacher_out"], r["center"]
+				ss, tsz, cs := so.MustSize(), to.MustSize(), ce.MustSize()
+				if len(ss) != 2 || len(tsz) != 2 || len(cs) != 2 || ncrops < 2 || ss[0]%ncrops != 0 || tsz[0] != 2*(ss[0]/ncrops) || tsz[1] != ss[1] || cs[0] != 1 || cs[1] != ss[1] {
+					return nil, fmt.Errorf("student_out %v, teacher_out %v, center %v for %d crops: want [ncrops·N, K], [2N, K], [1, K]", ss, tsz, cs, ncrops)
+				}
+				return Loss(so, to, ce, ncrops, c.StudentTemp, c.TeacherTemp), nil
+			},
+			// the centre after the step
+			State: func(r method.Tensors, c *Config, _ method.Params) (method.Tensors, error) {
+				return method.Tensors{"center": UpdateCenter(r["center"], r["teacher_out"], c.CenterMomentum)}, nil
+			}},
 	}
 }
+
+// New returns DINO with 2 global and 8 local crops; it still needs Setup
+// (Loss works at once).
+func New() *methodkit.Method[Config] { return NewMultiCrop(LocalCrops) }
+
+// NewMultiCrop returns DINO with two global crops and locals local crops.
+func NewMultiCrop(locals int) *methodkit.Method[Config] { return methodkit.New(Def(locals)) }
+
+// Constructor makes fresh DINO methods; Constructors lists the family's
+// methods (for plugin.Serve).
+func Constructor() method.Constructor    { return methodkit.Constructor(Def(LocalCrops)) }
+func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
 
 // Loss is DINOLoss.forward (METHODS.md's dino section): with
 // s_v = log_softmax(student_v/τs) for every crop v and
@@ -223,422 +341,112 @@ func (h *head) forward(x *ts.Tensor) *ts.Tensor {
 	return y.MustMatmul(s.T(w.MustT(false)), false)
 }
 
-// config is the merged, checked configuration.
-type config struct {
-	out, hidden, bottleneck, warmupEpochs int64
-	norm                                  bool
-	studentT, teacherT, warmupT, centerM  float64
-	freezeLast, lr, wd                    float64
-	lrWarmup, minLR, wdEnd, clip          float64 // the head optimizer's schedules and clipping
-}
-
-func readConfig(over method.Params) (config, error) {
-	p, err := methodkit.Params(Name, Defaults(), over)
-	if err != nil {
-		return config{}, err
-	}
-	var c config
-	var e [16]error
-	c.out, e[0] = p.Int("out_dim")
-	c.hidden, e[1] = p.Int("hidden_dim")
-	c.bottleneck, e[2] = p.Int("bottleneck_dim")
-	c.norm, e[3] = p.BoolOr("norm_last_layer", true)
-	c.studentT, e[4] = p.Float("student_temp")
-	c.teacherT, e[5] = p.Float("teacher_temp")
-	c.warmupT, e[6] = p.Float("warmup_teacher_temp")
-	c.warmupEpochs, e[7] = p.Int("warmup_teacher_temp_epochs")
-	c.centerM, e[8] = p.Float("center_momentum")
-	c.freezeLast, e[9] = p.Float("freeze_last_layer")
-	c.lr, e[10] = p.Float("lr")
-	c.wd, e[11] = p.Float("weight_decay")
-	c.lrWarmup, e[12] = p.Float("warmup_epochs")
-	c.minLR, e[13] = p.Float("min_lr")
-	c.wdEnd, e[14] = p.Float("weight_decay_end")
-	c.clip, e[15] = p.Float("clip_grad")
-	if err := errors.Join(e[:]...); err != nil {
-		return c, fmt.Errorf("dino: %w", err)
-	}
-	if c.lr <= 0 || c.lrWarmup < 0 || c.minLR < 0 || c.minLR > c.lr || c.wd < 0 || c.wdEnd < 0 || c.clip < 0 {
-		return c, fmt.Errorf("dino: lr %v, warmup_epochs %v, min_lr %v, weight_decay %v, weight_decay_end %v, clip_grad %v: want a positive lr, min_lr from 0 up to lr, no negative values", c.lr, c.lrWarmup, c.minLR, c.wd, c.wdEnd, c.clip)
-	}
-	if c.studentT <= 0 || c.teacherT <= 0 || c.warmupT <= 0 || c.centerM < 0 || c.centerM > 1 || c.warmupEpochs < 0 || c.freezeLast < 0 {
-		return c, fmt.Errorf("dino: temperatures %v, %v, %v, center_momentum %v, warm-up %d epochs, freeze_last_layer %v: want positive temperatures, a momentum in [0, 1], no negative epochs", c.studentT, c.teacherT, c.warmupT, c.centerM, c.warmupEpochs, c.freezeLast)
-	}
-	return c, nil
-}
-
-// Method is DINO. The student MLP lives in h (AdamW, with its EMA teacher
-// in h.Target); the last layer has its own store, optimizer and EMA copy,
-// so that freezing it in the first epoch skips its update entirely, as the
-// reference's p.grad = None does.
-type Method struct {
-	h                nn.Heads
-	cfg              config
+// step is a set-up DINO: the heads, the last-layer group, the centre.
+type step struct {
+	c                *Config
 	views            []string
-	nData            int64
 	student, teacher *head
-	lastVS, lastT    *gnn.VarStore
-	lastOpt          optim.Optimizer
+	last             *methodkit.Group
 	params           []*ts.Tensor // the student head's (MLP and last layer), for clipping
 	center           *ts.Tensor   // [1, out]
+	// this step's, for Update and AfterUpdate
+	teacherOut  *ts.Tensor
+	frozen      bool
+	mom, lr, wd float64
 }
 
-// New returns DINO with 2 global and 8 local crops; it still needs Setup
-// (Loss works at once).
-func New() *Method { return NewMultiCrop(LocalCrops) }
-
-// NewMultiCrop returns DINO with two global crops and locals local crops.
-func NewMultiCrop(locals int) *Method {
-	m := &Method{h: nn.Heads{Name: Name}}
-	for i := range GlobalCrops {
-		m.views = append(m.views, "global"+strconv.Itoa(i+1))
-	}
-	for i := range max(locals, 0) {
-		m.views = append(m.views, "local"+strconv.Itoa(i+1))
-	}
-	return m
-}
-
-// Spec: the global crops (recipes dino-global and dino-global2) through the
-// trunk and its EMA teacher (momentum 0.996 to 1 on a cosine), the local
-// crops (dino-local) through the trunk only, pooled tap.
-func (m *Method) Spec() method.Spec {
-	var views []method.View
+// Forward: the student head on every crop, the teacher head on the global
+// crops' EMA-trunk features, the loss at the epoch's teacher temperature.
+// Metrics: teacher_temp, momentum, last_layer_frozen, lr, wd and, on
+// training steps with clip_grad, grad_norm_max (Update).
+func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
+	c := m.c
+	epoch := s.Heads.Epoch(s.Index, s.N)
+	tt := TeacherTemp(epoch, c.WarmupTEpochs, c.WarmupT, c.TeacherTemp)
+	xs := make([]*ts.Tensor, len(m.views))
 	for i, v := range m.views {
-		switch i {
-		case 0:
-			views = append(views, method.View{Name: v, Recipe: "dino-global", Online: true, Target: true})
-		case 1:
-			views = append(views, method.View{Name: v, Recipe: "dino-global2", Online: true, Target: true})
-		default:
-			views = append(views, method.View{Name: v, Recipe: "dino-local", Online: true})
-		}
+		xs[i] = s.Leaf(method.FeatureKey(v, "pooled", false))
 	}
-	return method.Spec{
-		Name: Name, Views: views,
-		Target:   &method.Target{Momentum: TeacherMomentum, Schedule: method.Cosine, FinalMomentum: 1},
-		Defaults: Defaults(),
-	}
-}
-
-// Setup builds the student head, its teacher copy, the centre (zeros) and
-// the AdamW optimizers (no decay on biases and gains), from req.Seed.
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
-	}
-	cfg, err := readConfig(req.Config)
-	if err != nil {
-		return method.SetupResponse{}, err
-	}
-	if err := m.h.Setup(req); err != nil {
-		return method.SetupResponse{}, err
-	}
-	m.release()
-	m.cfg, m.nData = cfg, req.NumSamples
-	rng := nn.NewRand(req.Seed)
-	adamw := optim.Config{Name: "adamw", LR: cfg.lr, WeightDecay: cfg.wd}
-	if m.student, err = newMLP(m.h.VS.Root(), rng, m.h.Dim, cfg.hidden, cfg.bottleneck); err == nil {
-		err = m.h.Finish(cfg.lr, cfg.wd, func(vs *gnn.VarStore) error {
-			var err error
-			m.teacher, err = newMLP(vs.Root(), rng, m.h.Dim, cfg.hidden, cfg.bottleneck)
-			return err
-		})
-	}
-	if err == nil { // AdamW without decay on biases, as get_params_groups
-		m.h.Opt.Close()
-		ps := optim.Params(m.h.VS)
-		m.h.Opt, err = optim.New(adamw, ps)
-		m.params = optim.Tensors(ps)
-	}
-	if err == nil {
-		m.lastVS, m.lastT = gnn.NewVarStore(m.h.Dev), gnn.NewVarStore(m.h.Dev)
-		err = newLast(m.lastVS.Root(), rng, m.student, cfg.bottleneck, cfg.out, cfg.norm)
-	}
-	if err == nil {
-		err = newLast(m.lastT.Root(), rng, m.teacher, cfg.bottleneck, cfg.out, cfg.norm)
-	}
-	if err == nil {
-		if err = nn.CopyVars(m.lastT, m.lastVS); err == nil {
-			err = nn.Freeze(m.lastT)
-		}
-	}
-	if err == nil {
-		ps := optim.Params(m.lastVS)
-		m.lastOpt, err = optim.New(adamw, ps)
-		m.params = append(m.params, optim.Tensors(ps)...)
-	}
-	if err == nil {
-		m.center = ts.MustZeros([]int64{1, cfg.out}, gotch.Float, m.h.Dev)
-	}
-	if err != nil {
-		m.Close()
-		return method.SetupResponse{}, fmt.Errorf("dino setup: %w", err)
-	}
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS) + nn.NumParams(m.lastVS)}, nil
-}
-
-// Loss evaluates Loss on roles student_out [ncrops·N, K], teacher_out
-// [2N, K] and center [1, K] with params ncrops, student_temp, teacher_temp
-// and center_momentum, and returns the updated centre as state.
-func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	ncrops, err1 := in.Params.Int("ncrops")
-	st, err2 := in.Params.Float("student_temp")
-	tt, err3 := in.Params.Float("teacher_temp")
-	cm, err4 := in.Params.Float("center_momentum")
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return method.LossOutput{}, fmt.Errorf("dino loss: %w", err)
-	}
-	defer nn.Autograd()()
-	l, err := nn.NewLeaves(in, "student_out", "teacher_out", "center")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("dino loss: %w", err)
-	}
-	defer l.Drop()
-	so, to, c := l.T("student_out"), l.T("teacher_out"), l.T("center")
-	ss, tsz, cs := so.MustSize(), to.MustSize(), c.MustSize()
-	if len(ss) != 2 || len(tsz) != 2 || len(cs) != 2 || ncrops < 2 || ss[0]%ncrops != 0 || tsz[0] != 2*(ss[0]/ncrops) || tsz[1] != ss[1] || cs[0] != 1 || cs[1] != ss[1] {
-		return method.LossOutput{}, fmt.Errorf("dino loss: student_out %v, teacher_out %v, center %v for %d crops: want [ncrops·N, K], [2N, K], [1, K]", ss, tsz, cs, ncrops)
-	}
-	if st <= 0 || tt <= 0 {
-		return method.LossOutput{}, fmt.Errorf("dino loss: temperatures %v, %v must be positive", st, tt)
-	}
-	loss := Loss(so, to, c, ncrops, st, tt)
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := l.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("dino loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{"center": UpdateCenter(c, to, cm)}}, nil
-}
-
-// epoch is the epoch of a step for batches of n (NumSamples/n steps per
-// epoch, dropping the last partial batch as the host does); 0 when the
-// data set's size is unknown.
-func (m *Method) epoch(step, n int64) int64 {
-	if m.nData < n || n <= 0 {
-		return 0
-	}
-	return step / (m.nData / n)
-}
-
-// Schedules are the head optimizer's learning rate and weight decay at a
-// step for batches of n, as main_dino.py's lr_schedule and wd_schedule:
-// the learning rate warms up linearly over warmup_epochs (the host's
-// optim.Schedule, as the trunk's) and then follows a cosine to min_lr at
-// the end of the run; the weight decay follows utils.cosine_scheduler from
-// weight_decay to weight_decay_end. Both depend on the step only.
-func (m *Method) Schedules(step, n int64) (lr, wd float64) {
-	var perEpoch int64
-	if n > 0 && m.nData >= n {
-		perEpoch = m.nData / n
-	}
-	lr = optim.Schedule{Base: m.cfg.lr, Warmup: int64(m.cfg.lrWarmup * float64(perEpoch)), Total: m.h.Total,
-		Cosine: true, Final: m.cfg.minLR / m.cfg.lr}.At(step)
-	wd = m.cfg.wd
-	if m.cfg.wdEnd != 0 {
-		wd = optim.CosineSchedule{Start: m.cfg.wd, End: m.cfg.wdEnd, Total: m.h.Total}.At(step)
-	}
-	return lr, wd
-}
-
-// Step: the student head on every crop, the teacher head on the global
-// crops' EMA-trunk features, the loss at the epoch's teacher temperature,
-// the student update (gradients clipped per parameter, the step's learning
-// rate and weight decay, the last layer only after freeze_last_layer
-// epochs), then the teacher EMA (the trunk's cosine schedule) and the
-// centre update. Metrics: teacher_temp, momentum, last_layer_frozen, lr,
-// wd and, on training steps with clip_grad, grad_norm_max (the largest
-// head gradient norm before clipping).
-func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
-	}
-	if err := m.h.Ready(); err != nil {
-		return method.StepResponse{}, err
-	}
-	keys := make([]string, len(m.views))
-	feats := make([]*ts.Tensor, len(m.views))
-	var tfeats []*ts.Tensor
-	get := func(key string, n int64) (*ts.Tensor, error) {
-		f, err := req.Features.Get(key)
-		if err != nil {
-			return nil, fmt.Errorf("dino step: %w; the host must send the views of the Spec", err)
-		}
-		sz := f.MustSize()
-		if len(sz) != 2 || sz[1] != m.h.Dim || (n > 0 && sz[0] != n) || (f.DType() != gotch.Float && f.DType() != gotch.Double) {
-			return nil, fmt.Errorf("dino step: feature %s is %v %v, want float [N, %d] with one N for every crop", key, f.DType(), sz, m.h.Dim)
-		}
-		return f, nil
-	}
-	var n int64
-	for i, v := range m.views {
-		keys[i] = method.FeatureKey(v, "pooled", false)
-		f, err := get(keys[i], n)
-		if err != nil {
-			return method.StepResponse{}, err
-		}
-		n, feats[i] = f.MustSize()[0], f
-		if i < GlobalCrops {
-			tf, err := get(method.FeatureKey(v, "pooled", true), n)
-			if err != nil {
-				return method.StepResponse{}, err
-			}
-			tfeats = append(tfeats, tf)
-		}
-	}
-	epoch := m.epoch(req.Step, n)
-	tt := TeacherTemp(epoch, m.cfg.warmupEpochs, m.cfg.warmupT, m.cfg.teacherT)
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	leaves := make([]*ts.Tensor, len(feats))
-	for i, f := range feats {
-		leaves[i] = s.T(nn.Leaf(f))
-	}
-	x := s.T(s.T(ts.MustCat(leaves, 0)).MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-	student := s.T(m.student.forward(x))
-	var teacher *ts.Tensor
+	student := s.T(m.student.forward(methodkit.ToHead(s.Scope, s.T(ts.MustCat(xs, 0)), s.Heads.Dev)))
 	nn.NoGrad(func() {
-		tx := s.T(s.T(ts.MustCat(tfeats, 0)).MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-		teacher = s.T(m.teacher.forward(tx))
+		tx := make([]*ts.Tensor, GlobalCrops)
+		for i := range tx {
+			tx[i] = s.Target(m.views[i])
+		}
+		m.teacherOut = s.T(m.teacher.forward(s.T(ts.MustCat(tx, 0))))
 	})
-	loss := s.T(Loss(student, teacher, m.center, int64(len(m.views)), m.cfg.studentT, tt))
-	m.h.Opt.ZeroGrad()
-	m.lastOpt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("dino step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
+	m.frozen = float64(epoch) < c.FreezeLastLayer
+	m.mom = teacherEMA.MomentumAt(s.Index, s.Heads.Total)
+	m.lr, m.wd = c.Schedules(s.Heads, s.Index, s.N)
+	frozen := 0.0
+	if m.frozen {
+		frozen = 1
 	}
-	frozen := float64(epoch) < m.cfg.freezeLast
-	mom := method.Target{Momentum: TeacherMomentum, Schedule: method.Cosine, FinalMomentum: 1}.MomentumAt(req.Step, m.h.Total)
-	lr, wd := m.Schedules(req.Step, n)
-	metrics := map[string]float64{"teacher_temp": tt, "momentum": mom, "lr": lr, "wd": wd}
-	if req.Train {
-		// main_dino.py: clip_gradients(student, clip_grad), then
-		// cancel_gradients_last_layer (here: no last-layer step), then
-		// optimizer.step() at lr_schedule[it], wd_schedule[it].
-		if m.cfg.clip > 0 {
-			norms, err := optim.ClipPerParam(m.params, m.cfg.clip)
-			if err != nil {
-				return method.StepResponse{}, fmt.Errorf("dino step: %w", err)
-			}
-			metrics["grad_norm_max"] = optim.MaxNorm(norms)
-		}
-		for _, o := range []optim.Optimizer{m.h.Opt, m.lastOpt} {
-			o.SetLR(lr)
-			o.SetWeightDecay(wd)
-		}
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-		if !frozen {
-			if err := m.lastOpt.Step(); err != nil {
-				return method.StepResponse{}, fmt.Errorf("dino step: last layer: %w", err)
-			}
-		}
-		if err := errors.Join(nn.EMA(m.h.Target, m.h.VS, mom, nn.KeepBuffers), nn.EMA(m.lastT, m.lastVS, mom, nn.KeepBuffers)); err != nil {
-			return method.StepResponse{}, fmt.Errorf("dino step: teacher: %w", err)
-		}
-		c := UpdateCenter(m.center, teacher, m.cfg.centerM)
-		m.center.MustDrop()
-		m.center = c
+	for k, v := range map[string]float64{"teacher_temp": tt, "momentum": m.mom, "lr": m.lr, "wd": m.wd, "last_layer_frozen": frozen} {
+		s.Metric(k, v)
 	}
-	g := method.Tensors{}
-	for i, l := range leaves {
-		gi, err := nn.Grad(l)
+	return Loss(student, m.teacherOut, m.center, int64(len(m.views)), c.StudentTemp, tt), nil
+}
+
+// Update is main_dino.py's clip_gradients(student, clip_grad), then
+// cancel_gradients_last_layer (here: no last-layer step), then
+// optimizer.step() at lr_schedule[it], wd_schedule[it].
+func (m *step) Update(s *methodkit.Step) error {
+	if m.c.ClipGrad > 0 {
+		norms, err := optim.ClipPerParam(m.params, m.c.ClipGrad)
 		if err != nil {
-			g.Drop()
-			return method.StepResponse{}, fmt.Errorf("dino step: %w", err)
+			return err
 		}
-		g[keys[i]] = gi
+		s.Metric("grad_norm_max", optim.MaxNorm(norms))
 	}
-	metrics["last_layer_frozen"] = 0
-	if frozen {
-		metrics["last_layer_frozen"] = 1
+	for _, g := range s.Heads.Groups() {
+		g.Opt.SetLR(m.lr)
+		g.Opt.SetWeightDecay(m.wd)
 	}
-	return method.StepResponse{Loss: value, Metrics: metrics, Grads: g}, nil
-}
-
-// Save writes the student and teacher heads, both optimizers, the step
-// counts and the centre.
-func (m *Method) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if !m.frozen {
+		return s.Heads.Update()
 	}
-	if err := m.h.Ready(); err != nil {
-		return nil, err
-	}
-	ost, optStep, err := m.lastOpt.State()
-	if err != nil {
-		return nil, fmt.Errorf("dino save: last layer optimizer: %w", err)
-	}
-	defer method.Tensors(ost).Drop()
-	return m.h.Save(func(st *nn.State) {
-		st.AddVars("last/", m.lastVS)
-		st.AddVars("last_target/", m.lastT)
-		st.AddTensors("last_opt/", ost)
-		st.Ints["last_opt_step"] = optStep
-		st.Tensors["center"] = m.center
-	})
-}
-
-// Load restores what Save wrote into a method set up with the same config.
-func (m *Method) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
+	if err := s.Heads.Opt().Step(); err != nil {
 		return err
 	}
-	return m.h.Load(state, func(st *nn.State) error {
-		optStep, err := st.Int("last_opt_step")
-		if err != nil {
-			return err
-		}
-		c, err := st.Tensor("center")
-		if err != nil {
-			return err
-		}
-		if sz := c.MustSize(); len(sz) != 2 || sz[0] != 1 || sz[1] != m.cfg.out {
-			return fmt.Errorf("saved centre %v does not fit out_dim %d; set up with the saved config", sz, m.cfg.out)
-		}
-		if err := errors.Join(st.LoadVars("last/", m.lastVS), st.LoadVars("last_target/", m.lastT)); err != nil {
-			return err
-		}
-		if err := m.lastOpt.SetState(st.Prefixed("last_opt/"), optStep); err != nil {
-			return err
-		}
-		nc := c.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true).MustContiguous(true)
-		m.center.MustDrop()
-		m.center = nc
-		return nil
-	})
-}
-
-// Close frees the heads, the optimizers and the centre.
-func (m *Method) Close() error {
-	m.h.Release()
-	m.release()
+	s.Heads.Steps++
 	return nil
 }
 
-func (m *Method) release() {
-	if m.lastOpt != nil {
-		m.lastOpt.Close()
-		m.lastOpt = nil
+// AfterUpdate moves the teacher (MLP and last layer) on the trunk's cosine
+// schedule and the centre toward this step's teacher outputs.
+func (m *step) AfterUpdate(s *methodkit.Step) error {
+	if err := s.Heads.EMA(m.mom); err != nil {
+		return err
 	}
-	for _, vs := range []*gnn.VarStore{m.lastVS, m.lastT} {
-		if vs != nil {
-			vs.Destroy()
-		}
+	c := UpdateCenter(m.center, m.teacherOut, m.c.CenterMomentum)
+	m.center.MustDrop()
+	m.center, m.teacherOut = c, nil
+	return nil
+}
+
+// SaveState adds the centre.
+func (m *step) SaveState(st *nn.State) { st.Tensors["center"] = m.center }
+
+// LoadState reads the centre back.
+func (m *step) LoadState(st *nn.State) error {
+	c, err := st.Tensor("center")
+	if err != nil {
+		return err
 	}
-	m.lastVS, m.lastT, m.params = nil, nil, nil
+	if sz := c.MustSize(); len(sz) != 2 || sz[0] != 1 || sz[1] != m.c.OutDim {
+		return fmt.Errorf("saved centre %v does not fit out_dim %d; set up with the saved config", sz, m.c.OutDim)
+	}
+	nc := c.MustTo(m.center.MustDevice(), false).MustTotype(gotch.Float, true).MustContiguous(true)
+	m.center.MustDrop()
+	m.center = nc
+	return nil
+}
+
+// Release frees the centre.
+func (m *step) Release() {
 	if m.center != nil {
 		m.center.MustDrop()
 		m.center = nil
 	}
-	m.student, m.teacher = nil, nil
 }

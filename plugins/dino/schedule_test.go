@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfsup/selfsup/sdk/conformance"
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
@@ -35,13 +36,14 @@ func TestHeadSchedulesAndClip(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	st := m.Stepper().(*step)
 	req, err := conformance.RandomStep(m.Spec(), batch, dim, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer req.Features.Drop()
 	lastLayer := func() string {
-		v := m.lastVS.Variables()["last_layer.weight"]
+		v := st.last.VS.Variables()["last_layer.weight"]
 		b, err := tensor.AppendBytes(nil, &v)
 		if err != nil {
 			t.Fatal(err)
@@ -76,7 +78,7 @@ func TestHeadSchedulesAndClip(t *testing.T) {
 		for _, o := range []interface {
 			LR() float64
 			WeightDecay() float64
-		}{m.h.Opt, m.lastOpt} {
+		}{m.Heads().Opt(), st.last.Opt} {
 			if o.LR() != mt["lr"] || o.WeightDecay() != mt["wd"] {
 				t.Errorf("step %d: an optimizer stepped at lr %v, wd %v; the metrics say %v, %v", c.step, o.LR(), o.WeightDecay(), mt["lr"], mt["wd"])
 			}
@@ -84,7 +86,7 @@ func TestHeadSchedulesAndClip(t *testing.T) {
 		if !(mt["grad_norm_max"] > clip) {
 			t.Errorf("step %d: grad_norm_max %v; want the pre-clip norm, above clip_grad %v", c.step, mt["grad_norm_max"], clip)
 		}
-		for i, p := range m.params {
+		for i, p := range st.params {
 			g := p.MustGrad(false)
 			if g.MustDefined() {
 				n := g.MustNorm(false)
@@ -105,19 +107,18 @@ func TestHeadSchedulesAndClip(t *testing.T) {
 // TestScheduleParams: 0 keeps the weight decay constant (as the host's
 // weight_decay_end), min_lr above lr and negative values are refused.
 func TestScheduleParams(t *testing.T) {
-	m := &Method{}
-	var err error
-	if m.cfg, err = readConfig(method.Params{"weight_decay_end": 0.0, "min_lr": 0.0}); err != nil {
+	var c Config
+	if err := methodkit.Decode(Name, method.Params{"weight_decay_end": 0.0, "min_lr": 0.0}, &c, true); err != nil {
 		t.Fatal(err)
 	}
-	m.h.Total = 100
+	h := &methodkit.Heads{Total: 100}
 	for _, step := range []int64{0, 50, 99} {
-		if lr, wd := m.Schedules(step, 8); wd != 0.04 || (step == 0) != (lr == 5e-4) {
+		if lr, wd := c.Schedules(h, step, 8); wd != 0.04 || (step == 0) != (lr == 5e-4) {
 			t.Errorf("step %d: lr %v, wd %v; want no warm-up (no data set size), wd constant 0.04", step, lr, wd)
 		}
 	}
 	for _, bad := range []method.Params{{"min_lr": 1.0}, {"clip_grad": -1.0}, {"weight_decay_end": -0.1}, {"warmup_epochs": -1.0}} {
-		if _, err := readConfig(bad); err == nil {
+		if err := methodkit.Decode(Name, bad, &Config{}, true); err == nil {
 			t.Errorf("config %v accepted", bad)
 		}
 	}

@@ -8,10 +8,8 @@
 package swav
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/sugarme/gotch"
@@ -35,19 +33,7 @@ const (
 	LocalCrops  = 6
 )
 
-// Constructor makes fresh SwAV methods.
-func Constructor() method.Constructor {
-	return method.Constructor{
-		Name:    Name,
-		Summary: "SwAV: swapped prediction of Sinkhorn-Knopp prototype codes across multi-crop views",
-		New:     func() method.Method { return New() },
-	}
-}
-
-// Constructors lists the family's methods (for plugin.Serve).
-func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
-
-// Defaults follow facebookresearch/swav's main_swav.py (temperature 0.1,
+// Config follows facebookresearch/swav's main_swav.py (temperature 0.1,
 // epsilon 0.05, 3 Sinkhorn iterations, codes from crops 0 and 1, 128-d
 // features, freeze_prototypes_niters 313, epoch_queue_starts 15,
 // queue_length 0 = no queue), scaled to Fashion-MNIST: projector
@@ -55,14 +41,132 @@ func Constructors() []method.Constructor { return []method.Constructor{Construct
 // for a 2048-d ResNet-50), 300 prototypes (3000 for ImageNet's 1000
 // classes), and Adam at lr 1e-3 with weight decay 1e-6 for the heads (the
 // reference trains everything with LARS).
-func Defaults() method.Params {
-	return method.Params{
-		"temperature": 0.1, "epsilon": 0.05, "sinkhorn_iterations": int64(3),
-		"proj_hidden": int64(512), "feat_dim": int64(128), "nmb_prototypes": int64(300),
-		"freeze_prototypes_niters": int64(313),
-		"queue_length":             int64(0), "epoch_queue_starts": 15.0,
-		"lr": 1e-3, "weight_decay": 1e-6,
+type Config struct {
+	Temperature        float64 `param:"temperature" default:"0.1" doc:"softmax temperature of the swapped prediction (> 0)"`
+	Epsilon            float64 `param:"epsilon" default:"0.05" doc:"Sinkhorn-Knopp regularisation (> 0)"`
+	SinkhornIterations int64   `param:"sinkhorn_iterations" default:"3" doc:"Sinkhorn-Knopp iterations (≥ 1)"`
+	ProjHidden         int64   `param:"proj_hidden" default:"512" doc:"hidden width of the projector"`
+	FeatDim            int64   `param:"feat_dim" default:"128" doc:"projected feature (and prototype) width"`
+	NmbPrototypes      int64   `param:"nmb_prototypes" default:"300" doc:"number of prototypes (≥ 2)"`
+	FreezeIters        int64   `param:"freeze_prototypes_niters" default:"313" doc:"steps before the prototypes train"`
+	QueueLength        int64   `param:"queue_length" default:"0" doc:"queued embeddings per global crop for the codes (0: no queue)"`
+	EpochQueueStarts   float64 `param:"epoch_queue_starts" default:"15" doc:"epoch from which the queue is kept"`
+	LR                 float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the projector and prototypes"`
+	WeightDecay        float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the projector and prototypes"`
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Temperature <= 0 || c.Epsilon <= 0 || c.SinkhornIterations < 1 || c.NmbPrototypes < 2 || c.QueueLength < 0 || c.FreezeIters < 0 {
+		return fmt.Errorf("temperature %v, epsilon %v, sinkhorn_iterations %d, nmb_prototypes %d, queue_length %d, freeze_prototypes_niters %d: want positive temperature and epsilon, at least one iteration and two prototypes, no negative lengths", c.Temperature, c.Epsilon, c.SinkhornIterations, c.NmbPrototypes, c.QueueLength, c.FreezeIters)
 	}
+	return nil
+}
+
+// Def is SwAV for the method kit with two global and locals local crops.
+// The projector is the main group (Adam); the prototypes are a group of
+// their own ("proto/"), so that freezing them skips their update entirely,
+// as the reference's p.grad = None does.
+func Def(locals int) methodkit.Def[Config] {
+	views := []string{}
+	for i := range GlobalCrops {
+		views = append(views, "global"+strconv.Itoa(i+1))
+	}
+	for i := range max(locals, 0) {
+		views = append(views, "local"+strconv.Itoa(i+1))
+	}
+	return methodkit.Def[Config]{
+		Name: Name, Summary: "SwAV: swapped prediction of Sinkhorn-Knopp prototype codes across multi-crop views",
+		// two global crops with SimCLR's recipe (SwAV's crop, flip, colour
+		// distortion of strength 1, blur) at the data's size and the local
+		// crops with DINO's local recipe (scale 0.05–0.4 at 96/224 of the
+		// side), all through the trunk, pooled tap
+		Spec: func(*Config) method.Spec {
+			var vs []method.View
+			for i, v := range views {
+				recipe := "simclr"
+				if i >= GlobalCrops {
+					recipe = "dino-local"
+				}
+				vs = append(vs, method.View{Name: v, Recipe: recipe, Online: true})
+			}
+			return method.Spec{Views: vs}
+		},
+		Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
+			st := &step{c: c, views: views, dev: h.Dev}
+			var err error
+			if st.proj, err = nn.NewMLP(h.Sub("proj"), h.Rng, nn.Projector(h.Dim, c.ProjHidden, c.FeatDim)); err != nil {
+				return nil, err
+			}
+			if err := h.Adam(c.LR, c.WeightDecay); err != nil {
+				return nil, err
+			}
+			// the prototypes (nn.Linear's init, no bias) are one 2-d weight,
+			// decayed as Adam on every variable would
+			_, err = h.NewGroup("proto", optim.Config{Name: "adam", LR: c.LR, WeightDecay: c.WeightDecay}, func(p *gnn.Path) error {
+				l, err := nn.NewLinear(p.Sub("prototypes"), h.Rng, c.FeatDim, c.NmbPrototypes, false)
+				if err == nil {
+					st.protoW = l.W
+				}
+				return err
+			}, nil)
+			return st, err
+		},
+		Loss: &methodkit.Loss[Config]{Roles: []string{"scores"}, Fn: loss},
+	}
+}
+
+// New returns SwAV with the default multi-crop layout (2 global + 6 local
+// crops); it still needs Setup (Loss works at once).
+func New() *methodkit.Method[Config] { return NewMultiCrop(LocalCrops) }
+
+// NewMultiCrop returns SwAV with two global crops and locals local crops.
+func NewMultiCrop(locals int) *methodkit.Method[Config] { return methodkit.New(Def(locals)) }
+
+// Constructor makes fresh SwAV methods; Constructors lists the family's
+// methods (for plugin.Serve).
+func Constructor() method.Constructor    { return methodkit.Constructor(Def(LocalCrops)) }
+func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
+
+// loss is SwappedLoss on role scores [ncrops·N, K] with params
+// crops_for_assign and nmb_crops beside the config's.
+func loss(r method.Tensors, c *Config, p method.Params) (*ts.Tensor, error) {
+	assign, err1 := p.Ints("crops_for_assign")
+	crops, err2 := p.Ints("nmb_crops")
+	ws, err3 := p.IntOr("world_size", 1)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	if ws != 1 {
+		return nil, fmt.Errorf("world_size %d; only one process is supported", ws)
+	}
+	var ncrops int64
+	for _, n := range crops {
+		ncrops += n
+	}
+	if err := checkLayout(r["scores"], ncrops, assign); err != nil {
+		return nil, err
+	}
+	return SwappedLoss(r["scores"], ncrops, assign, c.Temperature, c.Epsilon, int(c.SinkhornIterations), nil), nil
+}
+
+func checkLayout(scores *ts.Tensor, ncrops int64, assign []int64) error {
+	sz := scores.MustSize()
+	if len(sz) != 2 || ncrops < 2 || sz[0]%ncrops != 0 || sz[0] == 0 {
+		return fmt.Errorf("scores %v for %d crops: want [ncrops·N, K] with ncrops >= 2", sz, ncrops)
+	}
+	if len(assign) == 0 {
+		return errors.New("crops_for_assign is empty")
+	}
+	for _, a := range assign {
+		if a < 0 || a >= ncrops {
+			return fmt.Errorf("crops_for_assign %v: crop %d outside [0, %d)", assign, a, ncrops)
+		}
+	}
+	if dt := scores.DType(); dt != gotch.Float && dt != gotch.Double {
+		return fmt.Errorf("scores are %v, want float", dt)
+	}
+	return nil
 }
 
 // Sinkhorn is main_swav.py's distributed_sinkhorn on one process: for
@@ -121,254 +225,49 @@ func SwappedLoss(scores *ts.Tensor, ncrops int64, assign []int64, t, eps float64
 	return total.MustDivScalar(ts.FloatScalar(-float64(n)*float64(len(assign))*float64(ncrops-1)), false)
 }
 
-// config is the merged, checked configuration.
-type config struct {
-	t, eps, lr, wd, queueStart float64
-	iters                      int
-	hidden, feat, protos       int64
-	freezeIters, queueLen      int64
-}
-
-func readConfig(over method.Params) (config, error) {
-	p, err := methodkit.Params(Name, Defaults(), over)
-	if err != nil {
-		return config{}, err
-	}
-	var c config
-	var errs [11]error
-	var iters int64
-	c.t, errs[0] = p.Float("temperature")
-	c.eps, errs[1] = p.Float("epsilon")
-	iters, errs[2] = p.Int("sinkhorn_iterations")
-	c.hidden, errs[3] = p.Int("proj_hidden")
-	c.feat, errs[4] = p.Int("feat_dim")
-	c.protos, errs[5] = p.Int("nmb_prototypes")
-	c.freezeIters, errs[6] = p.Int("freeze_prototypes_niters")
-	c.queueLen, errs[7] = p.Int("queue_length")
-	c.queueStart, errs[8] = p.Float("epoch_queue_starts")
-	c.lr, errs[9] = p.Float("lr")
-	c.wd, errs[10] = p.Float("weight_decay")
-	if err := errors.Join(errs[:]...); err != nil {
-		return c, fmt.Errorf("swav: %w", err)
-	}
-	c.iters = int(iters)
-	if c.t <= 0 || c.eps <= 0 || iters < 1 || c.protos < 2 || c.queueLen < 0 || c.freezeIters < 0 {
-		return c, fmt.Errorf("swav: temperature %v, epsilon %v, sinkhorn_iterations %d, nmb_prototypes %d, queue_length %d, freeze_prototypes_niters %d: want positive temperature and epsilon, at least one iteration and two prototypes, no negative lengths", c.t, c.eps, iters, c.protos, c.queueLen, c.freezeIters)
-	}
-	return c, nil
-}
-
-// Method is SwAV. The projector lives in h (with its Adam); the prototypes
-// have their own store and Adam, so that freezing them skips their update
-// entirely, as the reference's p.grad = None does.
-type Method struct {
-	h         nn.Heads
-	cfg       config
+// step is a set-up SwAV: the projector, the prototypes and the queue.
+type step struct {
+	c         *Config
 	views     []string // crop views in crop-major order, globals first
-	nData     int64
+	dev       gotch.Device
 	proj      *nn.MLP
-	protoVS   *gnn.VarStore
 	protoW    *ts.Tensor // [K, feat]
-	protoOpt  optim.Optimizer
 	queue     *ts.Tensor // [2, L, feat], nil until epoch_queue_starts
 	queueUsed bool
+	// this step's, for AfterUpdate
+	useQueue bool
+	emb      *ts.Tensor
 }
 
-// New returns SwAV with the default multi-crop layout (2 global + 6 local
-// crops); it still needs Setup (Loss works at once).
-func New() *Method { return NewMultiCrop(LocalCrops) }
-
-// NewMultiCrop returns SwAV with two global crops and locals local crops.
-func NewMultiCrop(locals int) *Method {
-	m := &Method{h: nn.Heads{Name: Name}}
-	for i := range GlobalCrops {
-		m.views = append(m.views, "global"+strconv.Itoa(i+1))
+// Forward: all crops' features through the projector in one BatchNorm
+// batch (as the reference's multi-crop forward), L2 normalisation,
+// prototypes normalised (training only) and applied, codes from the global
+// crops (with the queue when it is full or in use), the swapped loss.
+func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
+	c, n := m.c, s.N
+	if c.QueueLength > 0 && c.QueueLength < n {
+		return nil, fmt.Errorf("queue_length %d is shorter than the batch %d; raise it or set 0", c.QueueLength, n)
 	}
-	for i := range max(locals, 0) {
-		m.views = append(m.views, "local"+strconv.Itoa(i+1))
+	if s.Train && c.QueueLength > 0 && m.queue == nil && float64(s.Heads.Epoch(s.Index, n)) >= c.EpochQueueStarts {
+		m.queue = ts.MustZeros([]int64{GlobalCrops, c.QueueLength, c.FeatDim}, gotch.Float, m.dev)
 	}
-	return m
-}
-
-// Spec: two global crops with SimCLR's recipe (SwAV's crop, flip, colour
-// distortion of strength 1, blur) at the data's size and the local crops
-// with DINO's local recipe (scale 0.05–0.4 at 96/224 of the side), all
-// through the trunk, pooled tap.
-func (m *Method) Spec() method.Spec {
-	var views []method.View
+	xs := make([]*ts.Tensor, len(m.views))
 	for i, v := range m.views {
-		recipe := "simclr"
-		if i >= GlobalCrops {
-			recipe = "dino-local"
-		}
-		views = append(views, method.View{Name: v, Recipe: recipe, Online: true})
+		xs[i] = s.Leaf(method.FeatureKey(v, "pooled", false))
 	}
-	return method.Spec{Name: Name, Views: views, Defaults: Defaults()}
-}
-
-// Setup builds the projector, the prototypes (nn.Linear's init, no bias)
-// and their optimizers from req.Seed.
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
-	}
-	cfg, err := readConfig(req.Config)
-	if err != nil {
-		return method.SetupResponse{}, err
-	}
-	if err := m.h.Setup(req); err != nil {
-		return method.SetupResponse{}, err
-	}
-	m.release()
-	m.cfg, m.nData = cfg, req.NumSamples
-	rng := nn.NewRand(req.Seed)
-	m.proj, err = nn.NewMLP(m.h.VS.Root().Sub("proj"), rng, nn.Projector(m.h.Dim, cfg.hidden, cfg.feat))
-	if err == nil {
-		err = m.h.Finish(cfg.lr, cfg.wd, nil)
-	}
-	if err == nil {
-		m.protoVS = gnn.NewVarStore(m.h.Dev)
-		var l *nn.Linear
-		if l, err = nn.NewLinear(m.protoVS.Root().Sub("prototypes"), rng, cfg.feat, cfg.protos, false); err == nil {
-			m.protoW = l.W
-			m.protoOpt, err = optim.New(optim.Config{Name: "adam", LR: cfg.lr, WeightDecay: cfg.wd}, optim.DecayAll(optim.Params(m.protoVS)))
-		}
-	}
-	if err != nil {
-		m.Close()
-		return method.SetupResponse{}, fmt.Errorf("swav setup: %w", err)
-	}
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS) + nn.NumParams(m.protoVS)}, nil
-}
-
-// Loss evaluates SwappedLoss on role scores [ncrops·N, K] with params
-// temperature, epsilon, sinkhorn_iterations, crops_for_assign and nmb_crops.
-func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	t, err1 := in.Params.Float("temperature")
-	eps, err2 := in.Params.Float("epsilon")
-	iters, err3 := in.Params.Int("sinkhorn_iterations")
-	assign, err4 := in.Params.Ints("crops_for_assign")
-	crops, err5 := in.Params.Ints("nmb_crops")
-	ws, err6 := in.Params.IntOr("world_size", 1)
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
-		return method.LossOutput{}, fmt.Errorf("swav loss: %w", err)
-	}
-	if ws != 1 {
-		return method.LossOutput{}, fmt.Errorf("swav loss: world_size %d; only one process is supported", ws)
-	}
-	var ncrops int64
-	for _, c := range crops {
-		ncrops += c
-	}
-	defer nn.Autograd()()
-	l, err := nn.NewLeaves(in, "scores")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("swav loss: %w", err)
-	}
-	defer l.Drop()
-	scores := l.T("scores")
-	if err := checkLayout(scores, ncrops, assign); err != nil {
-		return method.LossOutput{}, fmt.Errorf("swav loss: %w", err)
-	}
-	if t <= 0 || eps <= 0 || iters < 0 {
-		return method.LossOutput{}, fmt.Errorf("swav loss: temperature %v, epsilon %v, sinkhorn_iterations %d: want positive values", t, eps, iters)
-	}
-	loss := SwappedLoss(scores, ncrops, assign, t, eps, int(iters), nil)
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := l.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("swav loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
-}
-
-func checkLayout(scores *ts.Tensor, ncrops int64, assign []int64) error {
-	sz := scores.MustSize()
-	if len(sz) != 2 || ncrops < 2 || sz[0]%ncrops != 0 || sz[0] == 0 {
-		return fmt.Errorf("scores %v for %d crops: want [ncrops·N, K] with ncrops >= 2", sz, ncrops)
-	}
-	if len(assign) == 0 {
-		return errors.New("crops_for_assign is empty")
-	}
-	for _, a := range assign {
-		if a < 0 || a >= ncrops {
-			return fmt.Errorf("crops_for_assign %v: crop %d outside [0, %d)", assign, a, ncrops)
-		}
-	}
-	if dt := scores.DType(); dt != gotch.Float && dt != gotch.Double {
-		return fmt.Errorf("scores are %v, want float", dt)
-	}
-	return nil
-}
-
-// epoch is the epoch of a step for batches of n (NumSamples/n steps per
-// epoch, dropping the last partial batch as the host does); 0 when the
-// data set's size is unknown.
-func (m *Method) epoch(step, n int64) float64 {
-	if m.nData < n || n <= 0 {
-		return 0
-	}
-	return math.Floor(float64(step) / float64(m.nData/n))
-}
-
-// Step: all crops' features through the projector in one BatchNorm batch
-// (as the reference's multi-crop forward), L2 normalisation, prototypes
-// normalised (training only) and applied, codes from the global crops
-// (with the queue when it is full or in use), the swapped loss, the
-// projector update, the prototypes' update once past
-// freeze_prototypes_niters, and the queue refill.
-func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
-	}
-	if err := m.h.Ready(); err != nil {
-		return method.StepResponse{}, err
-	}
-	keys := make([]string, len(m.views))
-	feats := make([]*ts.Tensor, len(m.views))
-	for i, v := range m.views {
-		keys[i] = method.FeatureKey(v, "pooled", false)
-		f, err := req.Features.Get(keys[i])
-		if err != nil {
-			return method.StepResponse{}, fmt.Errorf("swav step: %w; the host must send the views of the Spec", err)
-		}
-		sz := f.MustSize()
-		if len(sz) != 2 || sz[1] != m.h.Dim || (i > 0 && sz[0] != feats[0].MustSize()[0]) || (f.DType() != gotch.Float && f.DType() != gotch.Double) {
-			return method.StepResponse{}, fmt.Errorf("swav step: feature %s is %v %v, want float [N, %d] with one N for every crop", keys[i], f.DType(), sz, m.h.Dim)
-		}
-		feats[i] = f
-	}
-	n := feats[0].MustSize()[0]
-	if m.cfg.queueLen > 0 && m.cfg.queueLen < n {
-		return method.StepResponse{}, fmt.Errorf("swav step: queue_length %d is shorter than the batch %d; raise it or set 0", m.cfg.queueLen, n)
-	}
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	if req.Train && m.cfg.queueLen > 0 && m.queue == nil && m.epoch(req.Step, n) >= m.cfg.queueStart {
-		m.queue = ts.MustZeros([]int64{GlobalCrops, m.cfg.queueLen, m.cfg.feat}, gotch.Float, m.h.Dev)
-	}
-	leaves := make([]*ts.Tensor, len(feats))
-	for i, f := range feats {
-		leaves[i] = s.T(nn.Leaf(f))
-	}
-	x := s.T(s.T(ts.MustCat(leaves, 0)).MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-	emb := s.T(nn.Normalize(s.T(m.proj.Forward(x, req.Train))))
+	x := methodkit.ToHead(s.Scope, s.T(ts.MustCat(xs, 0)), s.Heads.Dev)
+	emb := s.T(nn.Normalize(s.T(m.proj.Forward(x, s.Train))))
 	w := m.protoW
-	if req.Train {
-		if err := normalizeInPlace(s, m.protoW); err != nil {
-			return method.StepResponse{}, fmt.Errorf("swav step: %w", err)
+	if s.Train {
+		if err := normalizeInPlace(s.Scope, m.protoW); err != nil {
+			return nil, err
 		}
 	} else {
 		w = s.T(nn.Normalize(s.T(m.protoW.MustDetach(false))))
 	}
 	scores := s.T(emb.MustMatmul(s.T(w.MustT(false)), false))
 	var queued []*ts.Tensor
-	useQueue := m.queue != nil && (m.queueUsed || m.queueFull(s))
+	useQueue := m.queue != nil && (m.queueUsed || m.queueFull(s.Scope))
 	if useQueue {
 		nn.NoGrad(func() {
 			wd := s.T(w.MustDetach(false))
@@ -378,41 +277,35 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 			}
 		})
 	}
-	assign := []int64{0, 1}
-	loss := s.T(SwappedLoss(scores, int64(len(m.views)), assign, m.cfg.t, m.cfg.eps, m.cfg.iters, queued))
-	m.h.Opt.ZeroGrad()
-	m.protoOpt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("swav step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
+	m.useQueue, m.emb = useQueue, emb
+	s.Metric("prototypes_frozen", b2f(m.frozen(s)))
+	s.Metric("queue_used", b2f(useQueue))
+	return SwappedLoss(scores, int64(len(m.views)), []int64{0, 1}, c.Temperature, c.Epsilon, int(c.SinkhornIterations), queued), nil
+}
+
+func (m *step) frozen(s *methodkit.Step) bool { return s.Index < m.c.FreezeIters }
+
+// Update steps the projector, and the prototypes once past
+// freeze_prototypes_niters.
+func (m *step) Update(s *methodkit.Step) error {
+	if !m.frozen(s) {
+		return s.Heads.Update()
 	}
-	frozen := req.Step < m.cfg.freezeIters
-	if req.Train {
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-		if !frozen {
-			if err := m.protoOpt.Step(); err != nil {
-				return method.StepResponse{}, fmt.Errorf("swav step: prototypes: %w", err)
-			}
-		}
-		if m.queue != nil {
-			m.queueUsed = useQueue
-			m.refill(s, emb, n)
-		}
+	if err := s.Heads.Opt().Step(); err != nil {
+		return err
 	}
-	g := method.Tensors{}
-	for i, l := range leaves {
-		gi, err := nn.Grad(l)
-		if err != nil {
-			g.Drop()
-			return method.StepResponse{}, fmt.Errorf("swav step: %w", err)
-		}
-		g[keys[i]] = gi
+	s.Heads.Steps++
+	return nil
+}
+
+// AfterUpdate refills the queue with this step's global embeddings.
+func (m *step) AfterUpdate(s *methodkit.Step) error {
+	if m.queue != nil {
+		m.queueUsed = m.useQueue
+		m.refill(s.Scope, m.emb, s.N)
 	}
-	metrics := map[string]float64{"prototypes_frozen": b2f(frozen), "queue_used": b2f(useQueue)}
-	return method.StepResponse{Loss: value, Metrics: metrics, Grads: g}, nil
+	m.emb = nil
+	return nil
 }
 
 func b2f(b bool) float64 {
@@ -435,20 +328,20 @@ func normalizeInPlace(s *tensor.Scope, w *ts.Tensor) error {
 
 // queueFull reports whether the queue's last rows are filled (the
 // reference starts using it once queue[i, −1] is not all zero).
-func (m *Method) queueFull(s *tensor.Scope) bool {
-	last := s.T(m.queue.MustSelect(1, m.cfg.queueLen-1, false))
+func (m *step) queueFull(s *tensor.Scope) bool {
+	last := s.T(m.queue.MustSelect(1, m.c.QueueLength-1, false))
 	nz := s.T(s.T(last.MustAbs(false)).MustSum(gotch.Double, false))
 	return nn.Item(nz) != 0
 }
 
 // refill shifts each queue by the batch and puts the global crops'
 // embeddings in front (queue[i, n:] = queue[i, :−n]; queue[i, :n] = emb_i).
-func (m *Method) refill(s *tensor.Scope, emb *ts.Tensor, n int64) {
+func (m *step) refill(s *tensor.Scope, emb *ts.Tensor, n int64) {
 	nn.NoGrad(func() {
 		var parts []*ts.Tensor
 		for i := range int64(GlobalCrops) {
 			e := s.T(s.T(emb.MustNarrow(0, i*n, n, false)).MustDetach(false))
-			old := s.T(s.T(m.queue.MustSelect(0, i, false)).MustNarrow(0, 0, m.cfg.queueLen-n, false))
+			old := s.T(s.T(m.queue.MustSelect(0, i, false)).MustNarrow(0, 0, m.c.QueueLength-n, false))
 			parts = append(parts, s.T(ts.MustCat([]*ts.Tensor{e, old}, 0)))
 		}
 		nq := ts.MustStack(parts, 0)
@@ -457,82 +350,36 @@ func (m *Method) refill(s *tensor.Scope, emb *ts.Tensor, n int64) {
 	})
 }
 
-// Save writes the projector, the prototypes, both optimizers, the step
-// counts and the queue.
-func (m *Method) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// SaveState adds the queue and whether it is in use.
+func (m *step) SaveState(st *nn.State) {
+	st.Ints["queue_used"] = int64(b2f(m.queueUsed))
+	if m.queue != nil {
+		st.Tensors["queue"] = m.queue
 	}
-	if err := m.h.Ready(); err != nil {
-		return nil, err
-	}
-	ost, optStep, err := m.protoOpt.State()
-	if err != nil {
-		return nil, fmt.Errorf("swav save: prototype optimizer: %w", err)
-	}
-	defer method.Tensors(ost).Drop()
-	return m.h.Save(func(st *nn.State) {
-		st.AddVars("proto/", m.protoVS)
-		st.AddTensors("proto_opt/", ost)
-		st.Ints["proto_opt_step"] = optStep
-		st.Ints["queue_used"] = int64(b2f(m.queueUsed))
-		if m.queue != nil {
-			st.Tensors["queue"] = m.queue
-		}
-	})
 }
 
-// Load restores what Save wrote into a method set up with the same config.
-func (m *Method) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
+// LoadState reads back what SaveState added.
+func (m *step) LoadState(st *nn.State) error {
+	used, err := st.Int("queue_used")
+	if err != nil {
 		return err
 	}
-	return m.h.Load(state, func(st *nn.State) error {
-		optStep, err1 := st.Int("proto_opt_step")
-		used, err2 := st.Int("queue_used")
-		if err := errors.Join(err1, err2); err != nil {
-			return err
+	var nq *ts.Tensor
+	if q, ok := st.Tensors["queue"]; ok {
+		if sz := q.MustSize(); len(sz) != 3 || sz[1] != m.c.QueueLength || sz[2] != m.c.FeatDim {
+			return fmt.Errorf("saved queue %v does not fit queue_length %d and feat_dim %d; set up with the saved config", sz, m.c.QueueLength, m.c.FeatDim)
 		}
-		var nq *ts.Tensor
-		if q, ok := st.Tensors["queue"]; ok {
-			if sz := q.MustSize(); len(sz) != 3 || sz[1] != m.cfg.queueLen || sz[2] != m.cfg.feat {
-				return fmt.Errorf("saved queue %v does not fit queue_length %d and feat_dim %d; set up with the saved config", sz, m.cfg.queueLen, m.cfg.feat)
-			}
-			nq = q.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true).MustContiguous(true)
-		}
-		if err := st.LoadVars("proto/", m.protoVS); err != nil {
-			return err
-		}
-		if err := m.protoOpt.SetState(st.Prefixed("proto_opt/"), optStep); err != nil {
-			return err
-		}
-		if m.queue != nil {
-			m.queue.MustDrop()
-		}
-		m.queue, m.queueUsed = nq, used != 0
-		return nil
-	})
-}
-
-// Close frees the heads, the prototypes, the optimizers and the queue.
-func (m *Method) Close() error {
-	m.h.Release()
-	m.release()
+		nq = q.MustTo(m.dev, false).MustTotype(gotch.Float, true).MustContiguous(true)
+	}
+	m.Release()
+	m.queue, m.queueUsed = nq, used != 0
 	return nil
 }
 
-func (m *Method) release() {
-	if m.protoOpt != nil {
-		m.protoOpt.Close()
-		m.protoOpt = nil
-	}
-	if m.protoVS != nil {
-		m.protoVS.Destroy()
-		m.protoVS = nil
-	}
+// Release frees the queue.
+func (m *step) Release() {
 	if m.queue != nil {
 		m.queue.MustDrop()
 		m.queue = nil
 	}
-	m.proj, m.protoW, m.queueUsed = nil, nil, false
 }
