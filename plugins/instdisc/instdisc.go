@@ -27,36 +27,104 @@ import (
 // Name is the method id.
 const Name = "instdisc"
 
+const summary = "InstDisc: NCE of per-sample features against a momentum memory bank (needs sample ids)"
+
+// Config follows lemniscate.pytorch's main.py (--nce-k 4096, --nce-t 0.07,
+// --nce-m 0.5, --low-dim 128: a linear layer to 128-d, L2-normalised);
+// K 0 is its --nce-k 0, the non-parametric softmax over the whole bank
+// (N × NumSamples logits a step). The head trains with Adam at lr 1e-3 and
+// weight decay 1e-6, as the other heads of the Fashion-MNIST recipes; the
+// host's optimizer trains the trunk.
+type Config struct {
+	K           int64   `param:"K" default:"4096" doc:"noise samples per feature (0: softmax over the whole bank)"`
+	T           float64 `param:"T" default:"0.07" doc:"temperature (> 0)"`
+	Momentum    float64 `param:"momentum" default:"0.5" doc:"memory bank momentum, in [0, 1]"`
+	LowDim      int64   `param:"low_dim" default:"128" doc:"width of the head's output and the bank's rows"`
+	LR          float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the head"`
+	WeightDecay float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the head"`
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.K < 0 || c.T <= 0 || c.Momentum < 0 || c.Momentum > 1 || c.LowDim <= 0 {
+		return fmt.Errorf("K %d, T %v, momentum %v, low_dim %d: want K >= 0 (0: full softmax), T > 0, momentum in [0, 1], low_dim > 0", c.K, c.T, c.Momentum, c.LowDim)
+	}
+	return nil
+}
+
+// Method is InstDisc on the method kit. It keeps Setup's seed, which seeds
+// every step's noise draw with the step (so a resumed run draws the same):
+// the kit's Heads hold only a source seeded from it.
+type Method struct {
+	*methodkit.Method[Config]
+	seed int64
+}
+
+// New returns an InstDisc method that still needs Setup (Loss works at once).
+func New() *Method {
+	m := &Method{}
+	m.Method = methodkit.New(methodkit.Def[Config]{
+		Name: Name, Summary: summary,
+		// one online view with MoCo v2's recipe (InstDisc's crop 0.2–1,
+		// jitter 0.4, grayscale 0.2 and flip; blur is dropped on small
+		// images), the pooled tap, and the images' sample ids
+		Spec: func(*Config) method.Spec {
+			return method.Spec{Views: []method.View{{Name: "v1", Recipe: "mocov2", Online: true}}, SampleIDs: true}
+		},
+		Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) { return build(h, c, m.seed) },
+		Loss:  loss,
+	})
+	return m
+}
+
+// Setup implements method.Method: the kit's Setup, with the seed kept for
+// the noise.
+func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
+	m.seed = req.Seed
+	return m.Method.Setup(ctx, req)
+}
+
 // Constructor makes fresh InstDisc methods.
 func Constructor() method.Constructor {
-	return method.Constructor{
-		Name:    Name,
-		Summary: "InstDisc: NCE of per-sample features against a momentum memory bank (needs sample ids)",
-		New:     func() method.Method { return New() },
-	}
+	return method.Constructor{Name: Name, Summary: summary, New: func() method.Method { return New() }}
 }
 
 // Constructors lists the family's methods (for plugin.Serve).
 func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
 
-// Defaults follow lemniscate.pytorch's main.py (--nce-k 4096, --nce-t 0.07,
-// --nce-m 0.5, --low-dim 128: a linear layer to 128-d, L2-normalised);
-// K 0 is its --nce-k 0, the non-parametric softmax over the whole bank
-// (N × NumSamples logits a step). The
-// head trains with Adam at lr 1e-3 and weight decay 1e-6, as the other
-// heads of the Fashion-MNIST recipes; the host's optimizer trains the trunk.
-func Defaults() method.Params {
-	return method.Params{
-		"K": int64(4096), "T": 0.07, "momentum": 0.5, "low_dim": int64(128),
-		"lr": 1e-3, "weight_decay": 1e-6,
-	}
+// loss is NCELoss on roles x [N, D], memory [M, D] (detached), y [N] and
+// sample_idx [N, K+1] with params T, Z, n_data (eps defaults to 1e-7); its
+// state is the updated memory.
+var loss = &methodkit.Loss[Config]{
+	Roles: []string{"x", "memory"},
+	Fn: func(r method.Tensors, c *Config, p method.Params) (*ts.Tensor, error) {
+		z, err1 := p.Float("Z")
+		eps, err2 := p.FloatOr("eps", Eps)
+		y, err3 := r.Get("y")
+		idx, err4 := r.Get("sample_idx")
+		if err := methodkit.FirstErr(err1, err2, err3, err4); err != nil {
+			return nil, err
+		}
+		x, memory := r["x"], r["memory"]
+		nData := memory.MustSize()[0]
+		if v, err := p.IntOr("n_data", nData); err != nil || v != nData {
+			return nil, fmt.Errorf("n_data %d (%v) must equal the memory's rows %d", v, err, nData)
+		}
+		if err := checkShapes(x, memory, y, idx); err != nil {
+			return nil, err
+		}
+		if z <= 0 {
+			return nil, fmt.Errorf("Z %v must be positive", z)
+		}
+		return NCELoss(x, memory, idx, c.T, z, nData, eps), nil
+	},
+	State: func(r method.Tensors, c *Config, _ method.Params) (method.Tensors, error) {
+		return method.Tensors{"memory": UpdateBank(r["memory"], r["x"], r["y"], c.Momentum)}, nil
+	},
 }
 
 // Eps is the constant of NCECriterion's denominators.
 const Eps = 1e-7
-
-// feature is the key of the one view's pooled features.
-var feature = method.FeatureKey("v1", "pooled", false)
 
 // Scores returns exp(memory[idx_ik] · x_i / T) for idx [N, K+1] (int64),
 // x [N, D] and memory [M, D], as [N, K+1]; memory takes no gradient. The
@@ -146,136 +214,6 @@ func UpdateBank(memory, x, y *ts.Tensor, m float64) *ts.Tensor {
 	return out
 }
 
-// Method is InstDisc: a linear head to low_dim (L2-normalised), the memory
-// bank [NumSamples, low_dim], and Z (negative until estimated).
-type Method struct {
-	h      nn.Heads // head, optimizer and counters
-	head   *nn.Linear
-	bank   *ts.Tensor
-	z      float64
-	k      int64
-	t, mom float64
-	seed   int64
-	nData  int64
-	lowDim int64
-}
-
-// New returns an InstDisc method that still needs Setup (Loss works at once).
-func New() *Method { return &Method{h: nn.Heads{Name: Name}, z: -1} }
-
-// Spec: one online view with MoCo v2's recipe (InstDisc's crop 0.2–1,
-// jitter 0.4, grayscale 0.2 and flip; blur is dropped on small images),
-// the pooled tap, and the images' sample ids.
-func (m *Method) Spec() method.Spec {
-	return method.Spec{
-		Name:      Name,
-		Views:     []method.View{{Name: "v1", Recipe: "mocov2", Online: true}},
-		SampleIDs: true,
-		Defaults:  Defaults(),
-	}
-}
-
-// Setup builds the head (Linear(D, low_dim)), Adam, and the bank of
-// NumSamples rows drawn as lemniscate does (uniform in ±1/sqrt(low_dim/3)),
-// all from req.Seed.
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
-	}
-	p, err := methodkit.Params(Name, Defaults(), req.Config)
-	if err != nil {
-		return method.SetupResponse{}, err
-	}
-	var errs [6]error
-	var lr, wd float64
-	m.k, errs[0] = p.Int("K")
-	m.t, errs[1] = p.Float("T")
-	m.mom, errs[2] = p.Float("momentum")
-	m.lowDim, errs[3] = p.Int("low_dim")
-	lr, errs[4] = p.Float("lr")
-	wd, errs[5] = p.Float("weight_decay")
-	for _, e := range errs {
-		if e != nil {
-			return method.SetupResponse{}, fmt.Errorf("instdisc setup: %w", e)
-		}
-	}
-	if m.k < 0 || m.t <= 0 || m.mom < 0 || m.mom > 1 || m.lowDim <= 0 {
-		return method.SetupResponse{}, fmt.Errorf("instdisc setup: K %d, T %v, momentum %v, low_dim %d: want K >= 0 (0: full softmax), T > 0, momentum in [0, 1], low_dim > 0", m.k, m.t, m.mom, m.lowDim)
-	}
-	if req.NumSamples <= 0 {
-		return method.SetupResponse{}, fmt.Errorf("instdisc setup: NumSamples is %d; the host must give the training set's size to size the memory bank", req.NumSamples)
-	}
-	if err := m.h.Setup(req); err != nil {
-		return method.SetupResponse{}, err
-	}
-	m.release()
-	m.nData, m.seed, m.z = req.NumSamples, req.Seed, -1
-	rng := nn.NewRand(req.Seed)
-	if m.head, err = nn.NewLinear(m.h.VS.Root().Sub("proj"), rng, m.h.Dim, m.lowDim, true); err == nil {
-		err = m.h.Finish(lr, wd, nil)
-	}
-	if err == nil {
-		stdv := 1 / math.Sqrt(float64(m.lowDim)/3)
-		m.bank, err = nn.Uniform(rng, -stdv, stdv, m.h.Dev, m.nData, m.lowDim)
-	}
-	if err != nil {
-		m.Close()
-		return method.SetupResponse{}, fmt.Errorf("instdisc setup: %w", err)
-	}
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
-}
-
-// Loss evaluates NCELoss on roles x [N, D], memory [M, D] (detached), y [N]
-// and sample_idx [N, K+1] with params T, Z, n_data (eps defaults to 1e-7),
-// and returns the updated memory as state.
-func (m *Method) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	t, err1 := in.Params.Float("T")
-	z, err2 := in.Params.Float("Z")
-	mom, err3 := in.Params.Float("momentum")
-	eps, err4 := in.Params.FloatOr("eps", Eps)
-	for _, e := range []error{err1, err2, err3, err4} {
-		if e != nil {
-			return method.LossOutput{}, fmt.Errorf("instdisc loss: %w", e)
-		}
-	}
-	y, err := in.IntInputs.Get("y")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("instdisc loss: %w", err)
-	}
-	idx, err := in.IntInputs.Get("sample_idx")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("instdisc loss: %w", err)
-	}
-	defer nn.Autograd()()
-	l, err := nn.NewLeaves(in, "x", "memory")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("instdisc loss: %w", err)
-	}
-	defer l.Drop()
-	x, memory := l.T("x"), l.T("memory")
-	nData := memory.MustSize()[0]
-	if v, err := in.Params.IntOr("n_data", nData); err != nil || v != nData {
-		return method.LossOutput{}, fmt.Errorf("instdisc loss: n_data %d (%v) must equal the memory's rows %d", v, err, nData)
-	}
-	if err := checkShapes(x, memory, y, idx); err != nil {
-		return method.LossOutput{}, fmt.Errorf("instdisc loss: %w", err)
-	}
-	if t <= 0 || z <= 0 {
-		return method.LossOutput{}, fmt.Errorf("instdisc loss: T %v, Z %v: both must be positive", t, z)
-	}
-	loss := NCELoss(x, memory, idx, t, z, nData, eps)
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := l.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("instdisc loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{"memory": UpdateBank(memory, x, y, mom)}}, nil
-}
-
 // checkShapes checks x [N, D], memory [M, D], y [N] and idx [N, K+1] with
 // indices in [0, M).
 func checkShapes(x, memory, y, idx *ts.Tensor) error {
@@ -308,12 +246,47 @@ func minMax(t *ts.Tensor) (int64, int64) {
 	return slices.Min(v), slices.Max(v)
 }
 
+// stepper is InstDisc set up: a linear head to low_dim (L2-normalised),
+// the memory bank [NumSamples, low_dim], and Z (negative until estimated).
+type stepper struct {
+	c     Config
+	seed  int64
+	nData int64
+	head  *nn.Linear
+	bank  *ts.Tensor
+	z     float64
+	zt    *ts.Tensor // Z as saved, borrowed by the state until the next Save
+
+	x, y  *ts.Tensor // the step's features and ids, for AfterUpdate
+	zStep float64    // the Z the step used
+}
+
+// build makes the head (Linear(D, low_dim)), Adam, and the bank of
+// NumSamples rows drawn as lemniscate does (uniform in ±1/sqrt(low_dim/3)),
+// from the seeded source in that order.
+func build(h *methodkit.Heads, c *Config, seed int64) (methodkit.Stepper, error) {
+	if h.NumSamples <= 0 {
+		return nil, fmt.Errorf("NumSamples is %d; the host must give the training set's size to size the memory bank", h.NumSamples)
+	}
+	m := &stepper{c: *c, seed: seed, nData: h.NumSamples, z: -1}
+	var err error
+	if m.head, err = nn.NewLinear(h.Sub("proj"), h.Rng, h.Dim, c.LowDim, true); err != nil {
+		return m, err
+	}
+	if err := h.Adam(c.LR, c.WeightDecay); err != nil {
+		return m, err
+	}
+	stdv := 1 / math.Sqrt(float64(c.LowDim)/3)
+	m.bank, err = nn.Uniform(h.Rng, -stdv, stdv, h.Dev, m.nData, c.LowDim)
+	return m, err
+}
+
 // noise draws sample_idx [N, K+1]: column 0 the ids, the others uniform in
 // [0, nData) (lemniscate's alias sampler over a uniform distribution),
 // from a generator seeded by (seed, step), so a resumed run draws the same.
-func (m *Method) noise(ids []int64, step int64) (*ts.Tensor, error) {
+func (m *stepper) noise(ids []int64, step int64) (*ts.Tensor, error) {
 	rng := nn.NewRand(m.seed*1_000_003 + step)
-	k1 := m.k + 1
+	k1 := m.c.K + 1
 	v := make([]int64, int64(len(ids))*k1)
 	for i, id := range ids {
 		v[int64(i)*k1] = id
@@ -324,96 +297,66 @@ func (m *Method) noise(ids []int64, step int64) (*ts.Tensor, error) {
 	return tensor.FromInt64(v, int64(len(ids)), k1)
 }
 
-// Step: features → head → L2 normalisation → NCE against the bank (Z
+// Forward: features → head → L2 normalisation → NCE against the bank (Z
 // estimated on the first training step), or with K 0 the softmax over the
-// whole bank; head update, and the bank update with momentum for the
-// batch's ids (training only). Its metrics in NCE mode: Z;
+// whole bank. Its metrics in NCE mode: Z;
 // Z_ratio, the batch's own estimate of Z over the one in use (1 on the first
 // step; far above 1 when the bank's rows crowd the features, so that noise
 // scores swamp c = K/M); pos_cos and noise_cos, the mean cosine of the
 // features with their own bank rows and with the noise rows (with K 0,
 // pos_cos only).
-func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
+func (m *stepper) Forward(s *methodkit.Step) (*ts.Tensor, error) {
+	if s.Req.SampleIDs == nil {
+		return nil, fmt.Errorf("no sample ids; the host must send StepRequest.SampleIDs (the Spec asks for them)")
 	}
-	if err := m.h.Ready(); err != nil {
-		return method.StepResponse{}, err
-	}
-	f, err := req.Features.Get(feature)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("instdisc step: %w; the host must send the views of the Spec", err)
-	}
-	fs := f.MustSize()
-	if len(fs) != 2 || fs[1] != m.h.Dim || (f.DType() != gotch.Float && f.DType() != gotch.Double) {
-		return method.StepResponse{}, fmt.Errorf("instdisc step: feature %s is %v %v, want float [N, %d]", feature, f.DType(), fs, m.h.Dim)
-	}
-	if req.SampleIDs == nil {
-		return method.StepResponse{}, fmt.Errorf("instdisc step: no sample ids; the host must send StepRequest.SampleIDs (the Spec asks for them)")
-	}
-	idc := req.SampleIDs.MustTo(gotch.CPU, false).MustTotype(gotch.Int64, true)
+	idc := s.T(s.Req.SampleIDs.MustTo(gotch.CPU, false).MustTotype(gotch.Int64, true))
 	ids, err := tensor.Int64s(idc)
-	idc.MustDrop()
 	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("instdisc step: sample ids: %w", err)
+		return nil, fmt.Errorf("sample ids: %w", err)
 	}
-	if int64(len(ids)) != fs[0] {
-		return method.StepResponse{}, fmt.Errorf("instdisc step: %d sample ids for %d features", len(ids), fs[0])
+	if int64(len(ids)) != s.N {
+		return nil, fmt.Errorf("%d sample ids for %d features", len(ids), s.N)
 	}
 	for _, id := range ids {
 		if id < 0 || id >= m.nData {
-			return method.StepResponse{}, fmt.Errorf("instdisc step: sample id %d outside the bank's [0, %d); set NumSamples to the training set's size", id, m.nData)
+			return nil, fmt.Errorf("sample id %d outside the bank's [0, %d); set NumSamples to the training set's size", id, m.nData)
 		}
 	}
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	idx, err := m.noise(ids, req.Step)
+	idx, err := m.noise(ids, s.Index)
 	if err != nil {
-		return method.StepResponse{}, err
+		return nil, err
 	}
-	idx = s.T(idx.MustTo(m.h.Dev, true))
-	y := s.T(idx.MustSelect(1, 0, false))
-	leaf := s.T(nn.Leaf(f))
-	x := methodkit.ToHead(s, leaf, m.h.Dev)
-	z := s.T(nn.Normalize(s.T(m.head.Forward(x))))
-	var loss *ts.Tensor
-	var metrics map[string]float64
-	if m.k == 0 {
-		loss = s.T(SoftmaxLoss(z, m.bank, y, m.t))
-		metrics = map[string]float64{"pos_cos": positiveCos(z, m.bank, y)}
-	} else {
-		sc := s.T(Scores(z, m.bank, idx, m.t))
-		diag := diagnose(sc, m.t, m.nData)
-		zc := m.z
-		if zc <= 0 {
-			zc = diag.zBatch // EstimateZ's value, from the same scores
-			if req.Train {
-				m.z = zc
-			}
-		}
-		loss = s.T(NCEFromScores(sc, zc, m.nData, Eps))
-		metrics = map[string]float64{"Z": zc, "Z_ratio": diag.zBatch / zc, "pos_cos": diag.pos, "noise_cos": diag.noise}
+	idx = s.T(idx.MustTo(s.Heads.Dev, true))
+	m.y = s.T(idx.MustSelect(1, 0, false))
+	m.x = s.T(nn.Normalize(s.T(m.head.Forward(s.Online("v1")))))
+	if m.c.K == 0 {
+		loss := SoftmaxLoss(m.x, m.bank, m.y, m.c.T)
+		s.Metric("pos_cos", positiveCos(m.x, m.bank, m.y))
+		return loss, nil
 	}
-	m.h.Opt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("instdisc step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
+	sc := s.T(Scores(m.x, m.bank, idx, m.c.T))
+	diag := diagnose(sc, m.c.T, m.nData)
+	m.zStep = m.z
+	if m.zStep <= 0 {
+		m.zStep = diag.zBatch // EstimateZ's value, from the same scores
 	}
-	if req.Train {
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-		nb := UpdateBank(m.bank, z, y, m.mom)
-		m.bank.MustDrop()
-		m.bank = nb
+	s.Metric("Z", m.zStep)
+	s.Metric("Z_ratio", diag.zBatch/m.zStep)
+	s.Metric("pos_cos", diag.pos)
+	s.Metric("noise_cos", diag.noise)
+	return NCEFromScores(sc, m.zStep, m.nData, Eps), nil
+}
+
+// AfterUpdate fixes Z on the first training step and moves the batch's
+// bank rows toward its features.
+func (m *stepper) AfterUpdate(*methodkit.Step) error {
+	if m.c.K > 0 && m.z <= 0 {
+		m.z = m.zStep
 	}
-	g, err := nn.Grad(leaf)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("instdisc step: %w", err)
-	}
-	return method.StepResponse{Loss: value, Metrics: metrics, Grads: method.Tensors{feature: g}}, nil
+	nb := UpdateBank(m.bank, m.x, m.y, m.c.Momentum)
+	m.bank.MustDrop()
+	m.bank, m.x, m.y = nb, nil, nil
+	return nil
 }
 
 // diagnosis is what a step's scores say about the bank: the batch's own
@@ -450,65 +393,45 @@ func positiveCos(x, memory, y *ts.Tensor) float64 {
 	return c
 }
 
-// Save writes the head, the optimizer, the bank and Z.
-func (m *Method) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+func (m *stepper) SaveState(st *nn.State) {
+	if m.zt != nil {
+		m.zt.MustDrop()
 	}
-	if err := m.h.Ready(); err != nil {
-		return nil, err
+	var err error
+	if m.zt, err = tensor.FromFloat64([]float64{m.z}, 1); err != nil {
+		panic(err) // one value always fills the shape
 	}
-	zt, err := tensor.FromFloat64([]float64{m.z}, 1)
-	if err != nil {
-		return nil, err
-	}
-	defer zt.MustDrop()
-	return m.h.Save(func(st *nn.State) {
-		st.Tensors["bank"] = m.bank
-		st.Tensors["Z"] = zt
-	})
+	st.Tensors["bank"] = m.bank
+	st.Tensors["Z"] = m.zt
 }
 
-// Load restores what Save wrote into a method set up with the same config
-// and NumSamples.
-func (m *Method) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
+func (m *stepper) LoadState(st *nn.State) error {
+	b, err := st.Tensor("bank")
+	if err != nil {
 		return err
 	}
-	return m.h.Load(state, func(st *nn.State) error {
-		b, err := st.Tensor("bank")
-		if err != nil {
-			return err
-		}
-		zt, err := st.Tensor("Z")
-		if err != nil {
-			return err
-		}
-		if s := b.MustSize(); !slices.Equal(s, []int64{m.nData, m.lowDim}) {
-			return fmt.Errorf("saved bank %v, set up for [%d, %d]; set up with the saved config and data set", s, m.nData, m.lowDim)
-		}
-		z, err := tensor.Float64s(zt)
-		if err != nil || len(z) != 1 {
-			return fmt.Errorf("saved Z: %v", err)
-		}
-		nb := b.MustTo(m.h.Dev, false).MustTotype(gotch.Float, true).MustContiguous(true)
-		m.bank.MustDrop()
-		m.bank, m.z = nb, z[0]
-		return nil
-	})
-}
-
-// Close frees the head, the optimizer and the bank.
-func (m *Method) Close() error {
-	m.h.Release()
-	m.release()
+	zt, err := st.Tensor("Z")
+	if err != nil {
+		return err
+	}
+	if s := b.MustSize(); !slices.Equal(s, []int64{m.nData, m.c.LowDim}) {
+		return fmt.Errorf("saved bank %v, set up for [%d, %d]; set up with the saved config and data set", s, m.nData, m.c.LowDim)
+	}
+	z, err := tensor.Float64s(zt)
+	if err != nil || len(z) != 1 {
+		return fmt.Errorf("saved Z: %v", err)
+	}
+	nb := b.MustTo(m.bank.MustDevice(), false).MustTotype(gotch.Float, true).MustContiguous(true)
+	m.bank.MustDrop()
+	m.bank, m.z = nb, z[0]
 	return nil
 }
 
-func (m *Method) release() {
-	if m.bank != nil {
-		m.bank.MustDrop()
-		m.bank = nil
+func (m *stepper) Release() {
+	for _, t := range []*ts.Tensor{m.bank, m.zt} {
+		if t != nil {
+			t.MustDrop()
+		}
 	}
-	m.head = nil
+	m.bank, m.zt = nil, nil
 }

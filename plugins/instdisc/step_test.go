@@ -156,6 +156,9 @@ func TestStepFollowsLemniscate(t *testing.T) {
 	}
 }
 
+// feature is the key of the one view's pooled features.
+var feature = method.FeatureKey("v1", "pooled", false)
+
 func stepFollowsLemniscate(t *testing.T, k int64) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -167,6 +170,7 @@ func stepFollowsLemniscate(t *testing.T, k int64) {
 	if _, err := m.Setup(ctx, method.SetupRequest{FeatureDims: map[string][]int64{"pooled": {dim}}, Device: "cpu", Seed: 5, NumSamples: nData, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
+	st := m.Stepper().(*stepper)                                  // the set-up head, bank and noise
 	ids := [][]int64{{3, 17, 0, 9, 22, 11}, {9, 4, 5, 3, 12, 23}} // step 1 revisits 9 and 3
 	zUsed := -1.0
 	for step, batch := range ids {
@@ -182,10 +186,10 @@ func stepFollowsLemniscate(t *testing.T, k int64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bt := m.head.B.MustUnsqueeze(0, false)
-		w, b, bank := rows(t, m.head.W), rows(t, bt)[0], rows(t, m.bank)
+		bt := st.head.B.MustUnsqueeze(0, false)
+		w, b, bank := rows(t, st.head.W), rows(t, bt)[0], rows(t, st.bank)
 		bt.MustDrop()
-		noise, err := m.noise(batch, int64(step))
+		noise, err := st.noise(batch, int64(step))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +230,7 @@ func stepFollowsLemniscate(t *testing.T, k int64) {
 				}
 			}
 		}
-		for j, row := range rows(t, m.bank) {
+		for j, row := range rows(t, st.bank) {
 			for l := range row {
 				if math.Abs(row[l]-wantBank[j][l]) > 1e-5 {
 					t.Fatalf("step %d: bank[%d] = %v, want %v", step, j, row, wantBank[j])
@@ -236,7 +240,7 @@ func stepFollowsLemniscate(t *testing.T, k int64) {
 		// Adam's first step moves each weight by about lr against the sign
 		// of its gradient.
 		if step == 0 {
-			after := rows(t, m.head.W)
+			after := rows(t, st.head.W)
 			for l := range w {
 				for d := range w[l] {
 					keep := w[l][d]

@@ -8,6 +8,7 @@ package moco
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/selfsup/selfsup/sdk/method"
@@ -22,31 +23,24 @@ func Constructors() []method.Constructor {
 
 // matrices checks that the named tensors are 2-D float tensors of one dtype
 // and that the listed pairs have equal shapes.
-func matrices(name string, in map[string]*ts.Tensor, same ...[2]string) error {
+func matrices(in map[string]*ts.Tensor, same ...[2]string) error {
 	var dt gotch.DType
-	first := true
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range in {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for i, k := range slices.Sorted(maps.Keys(in)) {
 		x := in[k]
 		if x.Dim() != 2 {
-			return fmt.Errorf("%s loss: %s has shape %v, want a matrix", name, k, x.MustSize())
+			return fmt.Errorf("%s has shape %v, want a matrix", k, x.MustSize())
 		}
-		if first {
-			dt, first = x.DType(), false
+		if i == 0 {
+			dt = x.DType()
 		}
 		if x.DType() != dt || (dt != gotch.Float && dt != gotch.Double) {
-			return fmt.Errorf("%s loss: %s is %v; all inputs must share one float dtype", name, k, x.DType())
+			return fmt.Errorf("%s is %v; all inputs must share one float dtype", k, x.DType())
 		}
 	}
 	for _, p := range same {
 		a, b := in[p[0]].MustSize(), in[p[1]].MustSize()
 		if !slices.Equal(a, b) {
-			return fmt.Errorf("%s loss: %s %v and %s %v must have one shape", name, p[0], a, p[1], b)
+			return fmt.Errorf("%s %v and %s %v must have one shape", p[0], a, p[1], b)
 		}
 	}
 	return nil

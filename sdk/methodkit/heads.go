@@ -43,6 +43,7 @@ type Heads struct {
 	Dim        int64              // the pooled feature size, 0 without a pooled tap
 	Dev        gotch.Device       // where the variables live
 	Rng        *rand.Rand         // seeded from SetupRequest.Seed: initialise heads from it
+	Seed       int64              // SetupRequest.Seed, for randomness drawn per step (noise)
 	Total      int64              // the run's planned steps (SetupRequest.TotalSteps)
 	NumSamples int64              // the training set's size (SetupRequest.NumSamples)
 	Steps      int64              // updates taken
@@ -58,7 +59,7 @@ func newHeads(name string, req method.SetupRequest) (*Heads, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s setup: %w", name, err)
 	}
-	h := &Heads{Name: name, Dims: req.FeatureDims, Dev: dev, Rng: nn.NewRand(req.Seed), Total: req.TotalSteps, NumSamples: req.NumSamples}
+	h := &Heads{Name: name, Dims: req.FeatureDims, Dev: dev, Rng: nn.NewRand(req.Seed), Seed: req.Seed, Total: req.TotalSteps, NumSamples: req.NumSamples}
 	if d, ok := req.FeatureDims["pooled"]; ok {
 		if len(d) != 1 || d[0] <= 0 {
 			return nil, fmt.Errorf("%s setup: feature dims %v: want \"pooled\": [D], the trunk's embedding size", name, req.FeatureDims)

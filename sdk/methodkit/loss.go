@@ -37,7 +37,7 @@ func (l *Loss[C]) eval(name string, in method.LossInput) (out method.LossOutput,
 		return out, err
 	}
 	defer nn.Autograd()()
-	leaves, err := nn.NewLeaves(in, l.Roles...)
+	leaves, err := NewLeaves(in, l.Roles...)
 	if err != nil {
 		return out, fmt.Errorf("%s loss: %w", name, err)
 	}

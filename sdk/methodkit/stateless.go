@@ -98,7 +98,7 @@ func (s *Stateless) Step(ctx context.Context, req method.StepRequest) (method.St
 func (s *Stateless) eval(in method.LossInput, params method.Params) (float64, method.Tensors, error) {
 	restore := nn.Autograd()
 	defer restore()
-	leaves, err := nn.NewLeaves(in, s.roles...)
+	leaves, err := NewLeaves(in, s.roles...)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: %w", s.spec.Name, err)
 	}

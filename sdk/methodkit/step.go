@@ -1,6 +1,7 @@
 package methodkit
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -182,11 +183,11 @@ func (s *Step) TargetTap(view, key string) *ts.Tensor {
 }
 
 // Label is a pseudo-label of the request ("v1/boxes"), or an error naming
-// what the host sent.
+// what the host sent (Forward returns it; the kit prefixes the method).
 func (s *Step) Label(key string) (*ts.Tensor, error) {
 	l, err := s.Req.Labels.Get(key)
 	if err != nil {
-		return nil, fmt.Errorf("%s step: %w; list it in Spec.PseudoLabels", s.spec.Name, err)
+		return nil, fmt.Errorf("%w; list it in Spec.PseudoLabels", err)
 	}
 	return l, nil
 }
@@ -195,7 +196,7 @@ func (s *Step) Label(key string) (*ts.Tensor, error) {
 // sent none (set Spec.SampleIDs).
 func (s *Step) SampleIDs() (*ts.Tensor, error) {
 	if s.Req.SampleIDs == nil {
-		return nil, fmt.Errorf("%s step: no sample ids; the Spec must set SampleIDs", s.spec.Name)
+		return nil, errors.New("no sample ids; the Spec must set SampleIDs")
 	}
 	return s.Req.SampleIDs, nil
 }
