@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -15,11 +16,12 @@ import (
 // −log σ(1) − log(1 − σ(0)) = log(1 + e^−1) + log 2.
 func TestNCEPairs(t *testing.T) {
 	defer nn.Autograd()()
-	m := New(NCEName)
+	m := New(NCEName).(*methodkit.Method[NCEConfig])
 	if _, err := m.Setup(t.Context(), method.SetupRequest{FeatureDims: map[string][]int64{"pooled": {4}}, Device: "cpu", Config: method.Params{"temperature": 1.0}}); err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	st := m.Stepper().(*step[NCEConfig])
 	eye, err := tensor.FromFloat64([]float64{1, 0, 0, 0, 1, 0, 0, 0, 1}, 3, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -29,10 +31,7 @@ func TestNCEPairs(t *testing.T) {
 	defer z.MustDrop()
 	s := tensor.NewScope()
 	defer s.Close()
-	loss, err := ncePair(s, m, eye, z)
-	if err != nil {
-		t.Fatal(err)
-	}
+	loss := ncePair(s, st.cfg.Temperature, st.logZ, eye, z)
 	defer loss.MustDrop()
 	want := math.Log(1+math.Exp(-1)) + math.Log(2)
 	if got := nn.Item(loss); math.Abs(got-want) > 1e-6 {

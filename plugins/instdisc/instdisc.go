@@ -10,7 +10,6 @@
 package instdisc
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -26,8 +25,6 @@ import (
 
 // Name is the method id.
 const Name = "instdisc"
-
-const summary = "InstDisc: NCE of per-sample features against a momentum memory bank (needs sample ids)"
 
 // Config follows lemniscate.pytorch's main.py (--nce-k 4096, --nce-t 0.07,
 // --nce-m 0.5, --low-dim 128: a linear layer to 128-d, L2-normalised);
@@ -52,42 +49,23 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Method is InstDisc on the method kit. It keeps Setup's seed, which seeds
-// every step's noise draw with the step (so a resumed run draws the same):
-// the kit's Heads hold only a source seeded from it.
-type Method struct {
-	*methodkit.Method[Config]
-	seed int64
+// Def is InstDisc for the kit: one online view with MoCo v2's recipe
+// (InstDisc's crop 0.2–1, jitter 0.4, grayscale 0.2 and flip; blur is
+// dropped on small images), the pooled tap, and the images' sample ids.
+var Def = methodkit.Def[Config]{
+	Name: Name, Summary: "InstDisc: NCE of per-sample features against a momentum memory bank (needs sample ids)",
+	Spec: func(*Config) method.Spec {
+		return method.Spec{Views: []method.View{{Name: "v1", Recipe: "mocov2", Online: true}}, SampleIDs: true}
+	},
+	Build: build,
+	Loss:  loss,
 }
 
 // New returns an InstDisc method that still needs Setup (Loss works at once).
-func New() *Method {
-	m := &Method{}
-	m.Method = methodkit.New(methodkit.Def[Config]{
-		Name: Name, Summary: summary,
-		// one online view with MoCo v2's recipe (InstDisc's crop 0.2–1,
-		// jitter 0.4, grayscale 0.2 and flip; blur is dropped on small
-		// images), the pooled tap, and the images' sample ids
-		Spec: func(*Config) method.Spec {
-			return method.Spec{Views: []method.View{{Name: "v1", Recipe: "mocov2", Online: true}}, SampleIDs: true}
-		},
-		Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) { return build(h, c, m.seed) },
-		Loss:  loss,
-	})
-	return m
-}
-
-// Setup implements method.Method: the kit's Setup, with the seed kept for
-// the noise.
-func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	m.seed = req.Seed
-	return m.Method.Setup(ctx, req)
-}
+func New() *methodkit.Method[Config] { return methodkit.New(Def) }
 
 // Constructor makes fresh InstDisc methods.
-func Constructor() method.Constructor {
-	return method.Constructor{Name: Name, Summary: summary, New: func() method.Method { return New() }}
-}
+func Constructor() method.Constructor { return methodkit.Constructor(Def) }
 
 // Constructors lists the family's methods (for plugin.Serve).
 func Constructors() []method.Constructor { return []method.Constructor{Constructor()} }
@@ -250,7 +228,7 @@ func minMax(t *ts.Tensor) (int64, int64) {
 // the memory bank [NumSamples, low_dim], and Z (negative until estimated).
 type stepper struct {
 	c     Config
-	seed  int64
+	seed  int64 // Setup's seed: with the step, it seeds the step's noise draw
 	nData int64
 	head  *nn.Linear
 	bank  *ts.Tensor
@@ -264,11 +242,11 @@ type stepper struct {
 // build makes the head (Linear(D, low_dim)), Adam, and the bank of
 // NumSamples rows drawn as lemniscate does (uniform in ±1/sqrt(low_dim/3)),
 // from the seeded source in that order.
-func build(h *methodkit.Heads, c *Config, seed int64) (methodkit.Stepper, error) {
+func build(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
 	if h.NumSamples <= 0 {
 		return nil, fmt.Errorf("NumSamples is %d; the host must give the training set's size to size the memory bank", h.NumSamples)
 	}
-	m := &stepper{c: *c, seed: seed, nData: h.NumSamples, z: -1}
+	m := &stepper{c: *c, seed: h.Seed, nData: h.NumSamples, z: -1}
 	var err error
 	if m.head, err = nn.NewLinear(h.Sub("proj"), h.Rng, h.Dim, c.LowDim, true); err != nil {
 		return m, err
@@ -306,10 +284,11 @@ func (m *stepper) noise(ids []int64, step int64) (*ts.Tensor, error) {
 // features with their own bank rows and with the noise rows (with K 0,
 // pos_cos only).
 func (m *stepper) Forward(s *methodkit.Step) (*ts.Tensor, error) {
-	if s.Req.SampleIDs == nil {
-		return nil, fmt.Errorf("no sample ids; the host must send StepRequest.SampleIDs (the Spec asks for them)")
+	sid, err := s.SampleIDs()
+	if err != nil {
+		return nil, err
 	}
-	idc := s.T(s.Req.SampleIDs.MustTo(gotch.CPU, false).MustTotype(gotch.Int64, true))
+	idc := s.T(sid.MustTo(gotch.CPU, false).MustTotype(gotch.Int64, true))
 	ids, err := tensor.Int64s(idc)
 	if err != nil {
 		return nil, fmt.Errorf("sample ids: %w", err)

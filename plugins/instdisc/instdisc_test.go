@@ -10,6 +10,7 @@ import (
 	"github.com/selfsup/selfsup/plugins/instdisc"
 	"github.com/selfsup/selfsup/sdk/conformance"
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -51,7 +52,9 @@ func TestEstimateZ(t *testing.T) {
 
 // withIDs feeds TestStep's random batches with sample ids 0..N−1 and a
 // data set of 512 samples, which the generic smoke test does not send.
-type withIDs struct{ *instdisc.Method }
+type withIDs struct {
+	*methodkit.Method[instdisc.Config]
+}
 
 func (w withIDs) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
 	if req.NumSamples == 0 {

@@ -1,10 +1,8 @@
 package simclrv2
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/methodkit"
@@ -19,25 +17,23 @@ import (
 // DistillName is the id of SimCLR v2's self-distillation.
 const DistillName = "simclrv2_distill"
 
-// DistillConstructor makes fresh self-distillation methods.
-func DistillConstructor() method.Constructor {
-	return method.Constructor{
-		Name:    DistillName,
-		Summary: "SimCLR v2 self-distillation: a student matches a frozen teacher's softened predictions",
-		New:     func() method.Method { return NewDistill() },
-	}
+// DistillConfig: temperature 1 (the paper's self-distillation setting and
+// the colab's default); the student head's Adam at lr 1e-3, weight decay
+// 1e-6.
+type DistillConfig struct {
+	Temperature float64 `param:"temperature" default:"1" doc:"KD temperature (> 0)"`
+	TeacherHead string  `param:"teacher_head" default:"" doc:"safetensors file of the teacher's Linear classifier (weight [C, D], bias [C]); empty: a seeded random stand-in"`
+	NumClasses  int64   `param:"num_classes" default:"0" doc:"classes; 0 means the teacher's, or 10 (Fashion-MNIST) without a teacher file"`
+	LR          float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the student head"`
+	WeightDecay float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the student head"`
 }
 
-// DistillDefaults: temperature 1 (the paper's self-distillation setting and
-// the colab's default), the teacher's classifier read from teacher_head (a
-// safetensors file, see Distill), num_classes 0 = the teacher's, or 10
-// (Fashion-MNIST) without a teacher file; the student head's Adam at lr
-// 1e-3, weight decay 1e-6.
-func DistillDefaults() method.Params {
-	return method.Params{
-		"temperature": 1.0, "teacher_head": "", "num_classes": int64(0),
-		"lr": 1e-3, "weight_decay": 1e-6,
+// Validate checks the config.
+func (c *DistillConfig) Validate() error {
+	if c.Temperature <= 0 || c.NumClasses < 0 {
+		return fmt.Errorf("temperature %v, num_classes %d: want temperature > 0, num_classes ≥ 0", c.Temperature, c.NumClasses)
 	}
+	return nil
 }
 
 // KD is SimCLR v2's distillation loss (add_kd_loss of the tf2 colab,
@@ -85,110 +81,86 @@ func KD(student, teacher *ts.Tensor, t float64) *ts.Tensor {
 // classifier is a fixed, seeded random Linear: the method then runs (tests,
 // plumbing) but distils a random function; the metric "teacher_loaded" says
 // which.
-type Distill struct {
-	h                nn.Heads // student head, Adam, counters
-	temperature      float64
-	student, teacher *nn.Linear
-	teacherVS        *gnn.VarStore // frozen teacher classifier
-	loaded           bool
-}
+type Distill = methodkit.Method[DistillConfig]
 
 // NewDistill returns a self-distillation method that still needs Setup
 // (Loss works at once).
-func NewDistill() *Distill { return &Distill{h: nn.Heads{Name: DistillName}} }
+func NewDistill() *Distill { return methodkit.New(DistillDef) }
 
-// Spec: one view v1 through the trunk (the student) and through a frozen
-// target (momentum 1: the teacher's trunk) run in inference mode, its
-// BatchNorm on running statistics as when the teacher's probe was fitted;
-// pooled tap. The view uses the
-// "mocov2" recipe, the mildest built-in at 28×28 (crop, flip, light jitter);
-// SimCLR v2 distils on crop-and-flip views, which a recipe file gets by
-// overriding the recipe (see recipes/simclrv2_distill-fmnist.yaml).
-func (m *Distill) Spec() method.Spec {
-	return method.Spec{
-		Name:     DistillName,
-		Views:    []method.View{{Name: "v1", Recipe: "mocov2", Online: true, Target: true}},
-		Target:   &method.Target{Momentum: 1, Schedule: method.Constant, Inference: true},
-		Defaults: DistillDefaults(),
-	}
+// DistillConstructor makes fresh self-distillation methods.
+func DistillConstructor() method.Constructor { return methodkit.Constructor(DistillDef) }
+
+// DistillDef is Distill for the method kit.
+var DistillDef = methodkit.Def[DistillConfig]{
+	Name: DistillName, Summary: "SimCLR v2 self-distillation: a student matches a frozen teacher's softened predictions",
+	// One view v1 through the trunk (the student) and through a frozen
+	// target (momentum 1: the teacher's trunk) run in inference mode, its
+	// BatchNorm on running statistics as when the teacher's probe was
+	// fitted. The view uses the "mocov2" recipe, the mildest built-in at
+	// 28×28 (crop, flip, light jitter); SimCLR v2 distils on crop-and-flip
+	// views, which a recipe file gets by overriding the recipe (see
+	// recipes/simclrv2_distill-fmnist.yaml).
+	Spec: func(*DistillConfig) method.Spec {
+		return method.Spec{
+			Views:  []method.View{{Name: "v1", Recipe: "mocov2", Online: true, Target: true}},
+			Target: &method.Target{Momentum: 1, Schedule: method.Constant, Inference: true},
+		}
+	},
+	Build: buildDistill,
+	// KD on roles student_logits and teacher_logits [B, C] (teacher
+	// detached: a frozen teacher).
+	Loss: &methodkit.Loss[DistillConfig]{Roles: []string{"student_logits", "teacher_logits"}, Fn: func(r method.Tensors, c *DistillConfig, _ method.Params) (*ts.Tensor, error) {
+		if err := methodkit.SamePairs(r["student_logits"], r["teacher_logits"], 1); err != nil {
+			return nil, err
+		}
+		return KD(r["student_logits"], r["teacher_logits"], c.Temperature), nil
+	}},
+	MinBatch: 2,
 }
 
-// Setup builds the student classifier and its Adam (seeded by req.Seed) and
-// the frozen teacher classifier (from the teacher_head file, or seeded).
-func (m *Distill) Setup(ctx context.Context, req method.SetupRequest) (method.SetupResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.SetupResponse{}, err
-	}
-	p, err := methodkit.Params(DistillName, DistillDefaults(), req.Config)
-	if err != nil {
-		return method.SetupResponse{}, err
-	}
-	var errs [5]error
-	var t, lr, wd float64
-	var classes int64
-	var path string
-	t, errs[0] = p.Float("temperature")
-	lr, errs[1] = p.Float("lr")
-	wd, errs[2] = p.Float("weight_decay")
-	classes, errs[3] = p.Int("num_classes")
-	path, errs[4] = p.StringOr("teacher_head", "")
-	if err := errors.Join(errs[:]...); err != nil {
-		return method.SetupResponse{}, fmt.Errorf("simclrv2_distill setup: %w", err)
-	}
-	if t <= 0 || classes < 0 {
-		return method.SetupResponse{}, fmt.Errorf("simclrv2_distill setup: temperature %v, num_classes %d: want temperature > 0, num_classes ≥ 0", t, classes)
-	}
-	if err := m.h.Setup(req); err != nil {
-		return method.SetupResponse{}, err
-	}
-	m.release()
-	m.temperature = t
+// distill is a set-up Distill: the student classifier (in the heads, with
+// Adam) and the frozen teacher classifier.
+type distill struct {
+	student, teacher *nn.Linear
+	teacherVS        *gnn.VarStore
+	t                float64
+	loaded           bool // the teacher came from a teacher_head file
+}
+
+// buildDistill makes the student classifier and its Adam (seeded by the
+// heads) and the frozen teacher classifier (from the teacher_head file, or
+// seeded).
+func buildDistill(h *methodkit.Heads, c *DistillConfig) (methodkit.Stepper, error) {
+	classes := c.NumClasses
 	var head map[string]*ts.Tensor
-	if path != "" {
-		if head, err = readHead(path, m.h.Dim, classes); err != nil {
-			m.Close()
-			return method.SetupResponse{}, fmt.Errorf("simclrv2_distill setup: %w", err)
+	if c.TeacherHead != "" {
+		var err error
+		if head, err = readHead(c.TeacherHead, h.Dim, classes); err != nil {
+			return nil, err
 		}
-		defer func() {
-			for _, x := range head {
-				x.MustDrop()
-			}
-		}()
+		defer method.Tensors(head).Drop()
 		classes = head["weight"].MustSize()[0]
 	} else if classes == 0 {
 		classes = 10
 	}
-	if err = m.build(req.Seed, classes, head, lr, wd); err != nil {
-		m.Close()
-		return method.SetupResponse{}, fmt.Errorf("simclrv2_distill setup: %w", err)
-	}
-	m.loaded = head != nil
-	return method.SetupResponse{Parameters: nn.NumParams(m.h.VS)}, nil
-}
-
-// build makes the student and teacher classifiers and the student's Adam.
-func (m *Distill) build(seed, classes int64, head map[string]*ts.Tensor, lr, wd float64) error {
+	m := &distill{t: c.Temperature, loaded: head != nil, teacherVS: gnn.NewVarStore(h.Dev)}
 	var err error
-	if m.student, err = nn.NewLinear(m.h.VS.Root().Sub("student"), nn.NewRand(seed), m.h.Dim, classes, true); err != nil {
-		return err
+	if m.student, err = nn.NewLinear(h.Sub("student"), h.Rng, h.Dim, classes, true); err != nil {
+		return m, err
 	}
-	m.teacherVS = gnn.NewVarStore(m.h.Dev)
 	// a seed stream of its own, so that a stand-in teacher differs from the
 	// student's initialisation
-	if m.teacher, err = nn.NewLinear(m.teacherVS.Root(), nn.NewRand(seed^0x7eac4e5), m.h.Dim, classes, true); err != nil {
-		return err
+	if m.teacher, err = nn.NewLinear(m.teacherVS.Root(), nn.NewRand(h.Seed^0x7eac4e5), h.Dim, classes, true); err != nil {
+		return m, err
 	}
 	if head != nil {
 		st := nn.NewState()
 		st.Tensors = head
 		if err := st.LoadVars("", m.teacherVS); err != nil {
-			return fmt.Errorf("teacher head: %w", err)
+			return m, fmt.Errorf("teacher head: %w", err)
 		}
 	}
-	if err := nn.Freeze(m.teacherVS); err != nil {
-		return err
-	}
-	return m.h.Finish(lr, wd, nil)
+	return m, errors.Join(nn.Freeze(m.teacherVS), h.Adam(c.LR, c.WeightDecay))
 }
 
 // readHead reads a Linear(D, C) classifier from a safetensors file:
@@ -230,101 +202,17 @@ func readHead(path string, dim, classes int64) (map[string]*ts.Tensor, error) {
 	return out, nil
 }
 
-// Loss evaluates KD on roles student_logits and teacher_logits [B, C]
-// (teacher detached: a frozen teacher) with param temperature.
-func (m *Distill) Loss(ctx context.Context, in method.LossInput) (method.LossOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return method.LossOutput{}, err
-	}
-	t, err := in.Params.Float("temperature")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclrv2_distill loss: %w", err)
-	}
-	if t <= 0 {
-		return method.LossOutput{}, fmt.Errorf("simclrv2_distill loss: temperature %v must be positive", t)
-	}
-	defer nn.Autograd()()
-	l, err := nn.NewLeaves(in, "student_logits", "teacher_logits")
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclrv2_distill loss: %w", err)
-	}
-	defer l.Drop()
-	st, te := l.T("student_logits"), l.T("teacher_logits")
-	if err := methodkit.SamePairs(st, te, 1); err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclrv2_distill loss: student_logits, teacher_logits: %w", err)
-	}
-	if in.IsDetached("teacher_logits") {
-		te = te.MustDetach(false)
-		defer te.MustDrop()
-	}
-	loss := KD(st, te, t)
-	defer loss.MustDrop()
-	loss.MustBackward()
-	grads, err := l.Grads()
-	if err != nil {
-		return method.LossOutput{}, fmt.Errorf("simclrv2_distill loss: %w", err)
-	}
-	return method.LossOutput{Loss: nn.Item(loss), Grads: grads, State: method.Tensors{}}, nil
-}
-
-// Step: student logits from the trunk's features of v1, teacher logits from
-// the frozen classifier on the target trunk's features of v1, KD, the
-// student head's update when req.Train, and the gradient for the trunk's
-// features. Metrics: agreement (the fraction of images where student and
-// teacher predict the same class) and teacher_loaded (1 with a teacher_head
-// file, 0 with the stand-in).
-func (m *Distill) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return method.StepResponse{}, err
-	}
-	if err := m.h.Ready(); err != nil {
-		return method.StepResponse{}, err
-	}
-	f, err := methodkit.Feature(DistillName, req, key1, m.h.Dim, 2)
-	if err != nil {
-		return method.StepResponse{}, err
-	}
-	ft, err := methodkit.Feature(DistillName, req, teacherKey, m.h.Dim, 2)
-	if err != nil {
-		return method.StepResponse{}, err
-	}
-	if f.MustSize()[0] != ft.MustSize()[0] {
-		return method.StepResponse{}, fmt.Errorf("simclrv2_distill step: %d student rows, %d teacher rows; want one batch", f.MustSize()[0], ft.MustSize()[0])
-	}
-	defer nn.Autograd()()
-	s := tensor.NewScope()
-	defer s.Close()
-	leaf := s.T(nn.Leaf(f))
-	x := methodkit.ToHead(s, leaf, m.h.Dev)
-	studentLogits := s.T(m.student.Forward(x))
-	xt := s.T(s.T(ft.MustDetach(false)).MustTo(m.h.Dev, false).MustTotype(gotch.Float, true))
-	teacherLogits := s.T(s.T(m.teacher.Forward(xt)).MustDetach(false))
-	loss := s.T(KD(studentLogits, teacherLogits, m.temperature))
-	m.h.Opt.ZeroGrad()
-	loss.MustBackward()
-	value := nn.Item(loss)
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return method.StepResponse{}, fmt.Errorf("simclrv2_distill step %d: loss is %v; lower the learning rate or check the features", req.Step, value)
-	}
-	if req.Train {
-		if err := m.h.Update(); err != nil {
-			return method.StepResponse{}, err
-		}
-	}
-	agree := agreement(s, studentLogits, teacherLogits)
-	g, err := nn.Grad(leaf)
-	if err != nil {
-		return method.StepResponse{}, fmt.Errorf("simclrv2_distill step: %w", err)
-	}
-	loaded := 0.0
-	if m.loaded {
-		loaded = 1
-	}
-	return method.StepResponse{
-		Loss:    value,
-		Metrics: map[string]float64{"agreement": agree, "teacher_loaded": loaded},
-		Grads:   method.Tensors{key1: g},
-	}, nil
+// Forward: student logits from the trunk's features of v1, teacher logits
+// from the frozen classifier on the target trunk's features of v1, and KD.
+// Metrics: agreement (the fraction of images where student and teacher
+// predict the same class) and teacher_loaded (1 with a teacher_head file, 0
+// with the stand-in).
+func (m *distill) Forward(s *methodkit.Step) (*ts.Tensor, error) {
+	student := s.T(m.student.Forward(s.Online("v1")))
+	teacher := s.T(s.T(m.teacher.Forward(s.Target("v1"))).MustDetach(false))
+	s.Metric("agreement", agreement(s.Scope, student, teacher))
+	s.Metric("teacher_loaded", float64(loadedInt(m.loaded)))
+	return KD(student, teacher, m.t), nil
 }
 
 // agreement is the fraction of rows where the two logits' argmax agree.
@@ -339,56 +227,31 @@ func agreement(s *tensor.Scope, a, b *ts.Tensor) float64 {
 	return v
 }
 
-// Save writes the student head, Adam's moments, the step counts and the
-// teacher classifier.
-func (m *Distill) Save(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := m.h.Ready(); err != nil {
-		return nil, err
-	}
-	loaded := int64(0)
-	if m.loaded {
-		loaded = 1
-	}
-	return m.h.Save(func(st *nn.State) {
-		st.AddVars("teacher/", m.teacherVS)
-		st.Ints["teacher_loaded"] = loaded
-	})
+// SaveState adds the teacher classifier and whether it was loaded.
+func (m *distill) SaveState(st *nn.State) {
+	st.AddVars("teacher/", m.teacherVS)
+	st.Ints["teacher_loaded"] = loadedInt(m.loaded)
 }
 
-// Load restores what Save wrote into a method set up with the same config.
-func (m *Distill) Load(ctx context.Context, state []byte) error {
-	if err := ctx.Err(); err != nil {
+// LoadState restores what SaveState wrote.
+func (m *distill) LoadState(st *nn.State) error {
+	loaded, err := st.Int("teacher_loaded")
+	if err != nil {
 		return err
 	}
-	if err := m.h.Ready(); err != nil {
+	if err := st.LoadVars("teacher/", m.teacherVS); err != nil {
 		return err
 	}
-	return m.h.Load(state, func(st *nn.State) error {
-		loaded, err := st.Int("teacher_loaded")
-		if err != nil {
-			return err
-		}
-		if err := st.LoadVars("teacher/", m.teacherVS); err != nil {
-			return err
-		}
-		m.loaded = loaded == 1
-		return nil
-	})
-}
-
-// Close frees the heads and the optimizer.
-func (m *Distill) Close() error {
-	m.h.Release()
-	m.release()
+	m.loaded = loaded == 1
 	return nil
 }
 
-func (m *Distill) release() {
-	if m.teacherVS != nil {
-		m.teacherVS.Destroy()
+// Release frees the teacher classifier (the kit frees the heads).
+func (m *distill) Release() { m.teacherVS.Destroy() }
+
+func loadedInt(b bool) int64 {
+	if b {
+		return 1
 	}
-	m.teacherVS, m.student, m.teacher, m.loaded = nil, nil, nil, false
+	return 0
 }

@@ -22,7 +22,9 @@ import (
 //		ProjOut     int64   `param:"proj_out" default:"64" doc:"projection width"`
 //	}
 //
-// A config that implements Validator is checked after decoding.
+// The params of an embedded struct field without a `param` tag are the
+// config's own, so configs can share a group of hyper-parameters. A config
+// that implements Validator is checked after decoding.
 type Validator interface {
 	Validate() error
 }
@@ -54,6 +56,23 @@ func fields(t reflect.Type) ([]field, error) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, ok := f.Tag.Lookup("param")
+		if !ok && f.Anonymous && f.IsExported() && f.Type.Kind() == reflect.Struct {
+			// an embedded struct's params are the config's own (a head
+			// that a family's configs share)
+			sub, err := fields(f.Type)
+			if err != nil {
+				return nil, fmt.Errorf("config field %s: %w", f.Name, err)
+			}
+			for _, s := range sub {
+				if seen[s.doc.Name] {
+					return nil, fmt.Errorf("config field %s: param name %q used twice", f.Name, s.doc.Name)
+				}
+				seen[s.doc.Name] = true
+				s.index = append([]int{i}, s.index...)
+				out = append(out, s)
+			}
+			continue
+		}
 		if !ok || !f.IsExported() {
 			continue
 		}
