@@ -3,7 +3,8 @@ package method
 import (
 	"errors"
 	"fmt"
-	"math"
+
+	"github.com/selfsup/selfsup/sdk/schedule"
 )
 
 // Spec tells a host everything it must do for a method: which views to make
@@ -221,17 +222,16 @@ func (s Spec) Validate() error {
 
 // MomentumAt is the EMA coefficient at step (0-based) of total steps: the
 // base Momentum for a Constant schedule; for Cosine it moves from Momentum to
-// FinalMomentum (default 1) along a half cosine, as BYOL and MoCo v3 do:
-// m = final − (final − base)(cos(π·step/total) + 1)/2. Steps past total
-// give the final value; total ≤ 0 gives the base.
+// FinalMomentum (default 1) along a half cosine (schedule.Cosine), as BYOL
+// and MoCo v3 do: m = final − (final − base)(cos(π·step/total) + 1)/2.
+// Steps past total give the final value; total ≤ 0 gives the base.
 func (t Target) MomentumAt(step, total int64) float64 {
-	if t.Schedule != Cosine || total <= 0 {
+	if t.Schedule != Cosine {
 		return t.Momentum
 	}
 	final := t.FinalMomentum
 	if final == 0 {
 		final = 1
 	}
-	k := min(max(float64(step), 0), float64(total))
-	return final - (final-t.Momentum)*(math.Cos(math.Pi*k/float64(total))+1)/2
+	return schedule.Cosine{Start: t.Momentum, End: final, Total: total}.At(step)
 }
