@@ -22,7 +22,7 @@ APT_PROTO := protobuf-compiler
 
 PLUGINS := $(wildcard plugins/*/cmd/selfsup-*)
 # Example plugins and the binary name each builds to.
-EXAMPLE_PLUGINS := thirdparty-plugin:selfsup-vicreg
+EXAMPLE_PLUGINS := thirdparty-plugin:selfsup-vicreg plugin-with-head:selfsup-simmoco
 
 .PHONY: all setup env build test test-short run eval bench bench-methods proto lint doctor clean
 
