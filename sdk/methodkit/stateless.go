@@ -1,9 +1,7 @@
-// Package methodkit helps write methods. Stateless turns a loss written as a
-// function of role-named tensors into a complete method.Method: its Loss
-// gets gradients by autograd, its Step feeds trunk features to the same
-// function under their roles and returns d loss / d features. A method with
-// no parameters of its own (no heads, no queues) is then one function and a
-// Spec — the shape of examples/thirdparty-plugin.
+// Stateless turns a loss written as a function of role-named tensors into
+// a complete method.Method with no parameters of its own (no heads, no
+// queues): one function and a Spec, the shape of examples/thirdparty-plugin.
+
 package methodkit
 
 import (
