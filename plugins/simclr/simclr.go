@@ -92,17 +92,7 @@ func NTXent(z1, z2 *ts.Tensor, temperature float64) *ts.Tensor {
 	sim := s.T(all.MustMatmul(s.T(all.MustT(false)), false))
 	sim = s.T(sim.MustDivScalar(ts.FloatScalar(temperature), false))
 	sim = s.T(sim.MustMaskedFill(s.T(ts.MustEye(2*n, gotch.Bool, dev)), ts.FloatScalar(math.Inf(-1)), false))
-	idx := make([]int64, 2*n) // anchor i (< n) has its positive at n+i, anchor n+i at i
-	for i := range n {
-		idx[i], idx[n+i] = n+i, i
-	}
-	pos := s.T(must(tensor.FromInt64(idx, 2*n)).MustTo(dev, true))
+	// anchor i (< n) has its positive at n+i, anchor n+i at i: (i + n) mod 2n
+	pos := s.T(s.T(s.T(nn.Arange(2*n, dev)).MustAddScalar(ts.IntScalar(n), false)).MustRemainder(ts.IntScalar(2*n), false))
 	return nn.CrossEntropy(sim, pos)
-}
-
-func must(x *ts.Tensor, err error) *ts.Tensor {
-	if err != nil {
-		panic(err) // the length always fills the shape
-	}
-	return x
 }
