@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/selfsup/selfsup/plugins"
 	"github.com/selfsup/selfsup/sdk/conformance"
 	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/plugin"
@@ -25,6 +26,8 @@ Commands:
   lock [--out FILE] [DIR...]      pin every plugin binary's SHA-256 in a lock file
   check [--cases DIR] PLUGIN...   run the conformance cases of the methods PLUGIN serves,
                                   out of process, through Loss in float64
+  params [--in-process] METHOD... the hyper-parameters a method takes (--set NAME=VALUE,
+                                  a recipe's method section): default and what each does
 
 DIRs default to $SELFSUP_PLUGIN_PATH, the repository's bin/ and the folder of
 this executable. A PLUGIN is a binary's path, its name (selfsup-moco) or a
@@ -46,6 +49,8 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return pluginLock(ctx, args[1:], stdout, stderr)
 	case "check":
 		return pluginCheck(ctx, args[1:], stdout, stderr)
+	case "params":
+		return pluginParams(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "selfsup plugin: unknown command %q\n\n%s\n", args[0], pluginUsage)
 	return 2
@@ -220,4 +225,74 @@ func sortedNames(m map[string]method.Method) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func pluginParams(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pluginFlags("params", "Usage: selfsup plugin params [--in-process] METHOD...\n\nPrints the hyper-parameters of each METHOD (a method name, or a plugin binary's\npath or name for all its methods): name, kind, default and what it does.", stderr)
+	inProcess := fs.Bool("in-process", false, "describe the built-in packages instead of the plugin binaries")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	var specs []method.Spec
+	for _, ref := range fs.Args() {
+		if *inProcess {
+			m, err := plugins.New(ref)
+			if err != nil {
+				fmt.Fprintln(stderr, "selfsup plugin params:", err)
+				return 1
+			}
+			specs = append(specs, m.Spec())
+			m.Close()
+			continue
+		}
+		opened, err := openForCheck(ctx, ref)
+		if err != nil {
+			fmt.Fprintln(stderr, "selfsup plugin params:", err)
+			return 1
+		}
+		for _, m := range opened {
+			specs = append(specs, m.Spec())
+			m.Close()
+		}
+	}
+	for i, s := range specs {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "%s\n", s.Name)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  PARAM\tKIND\tDEFAULT\tDOC")
+		names := make([]string, 0, len(s.Defaults))
+		for k := range s.Defaults {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			v := s.Defaults[k]
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\n", k, paramKind(v), v, s.Docs[k])
+		}
+		if err := tw.Flush(); err != nil {
+			fmt.Fprintln(stderr, "selfsup plugin params:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func paramKind(v any) string {
+	switch v.(type) {
+	case float64, float32:
+		return "float"
+	case int64, int:
+		return "int"
+	case bool:
+		return "bool"
+	case string:
+		return "string"
+	}
+	return fmt.Sprintf("%T", v)
 }

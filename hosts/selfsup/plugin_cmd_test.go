@@ -65,6 +65,9 @@ func TestPluginCommands(t *testing.T) {
 		{"lock", []string{"lock", "--out", lock, bin}, 0, []string{sum, "locked 1 plugin(s) in " + lock}, nil},
 		{"check passes", []string{"check", "--cases", cases, filepath.Join(bin, "selfsup-testplugin")}, 0, []string{"PASS toy-good", "1 passed, 0 failed"}, []string{"no conformance cases for method toy2"}},
 		{"check fails", []string{"check", "--cases", bad, filepath.Join(bin, "selfsup-testplugin")}, 1, []string{"FAIL toy-bad", "PASS toy-good", "1 passed, 1 failed"}, nil},
+		{"params of a binary", []string{"params", filepath.Join(bin, "selfsup-testplugin")}, 0, []string{"toy\n", "toy2\n", "PARAM", "lr", "0.05", "learning rate of the toy's weights"}, nil},
+		{"params in process", []string{"params", "--in-process", "simclr", "moco"}, 0, []string{"simclr\n", "temperature", "0.5", "NT-Xent temperature (> 0)", "moco\n", "K", "4096"}, nil},
+		{"params of no method", []string{"params", "--in-process", "nosuch"}, 1, nil, []string{`no built-in method "nosuch"`}},
 		{"unknown", []string{"frob"}, 2, nil, []string{`unknown command "frob"`}},
 	}
 	for _, tc := range tests {

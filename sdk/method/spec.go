@@ -35,6 +35,10 @@ type Spec struct {
 	// Defaults are the method's default hyper-parameters; SetupRequest.Config
 	// overrides them key by key.
 	Defaults Params `json:"defaults,omitempty"`
+	// Docs say in one line what each hyper-parameter of Defaults does
+	// (`selfsup plugin params` prints them); methods on the kit take them
+	// from their config's tags.
+	Docs map[string]string `json:"docs,omitempty"`
 }
 
 // View is one augmented view of every image in a batch.

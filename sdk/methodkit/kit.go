@@ -114,7 +114,14 @@ func (m *Method[C]) Spec() method.Spec {
 	}
 	s.Name = m.def.Name
 	var zero C
-	s.Defaults, _ = Defaults(zero) // checked by New
+	docs, _ := Docs(zero) // checked by New
+	s.Defaults, s.Docs = method.Params{}, map[string]string{}
+	for _, d := range docs {
+		s.Defaults[d.Name] = d.Default
+		if d.Doc != "" {
+			s.Docs[d.Name] = d.Doc
+		}
+	}
 	return s
 }
 

@@ -163,6 +163,7 @@ func TestSpecRoundTrip(t *testing.T) {
 		SampleIDs:    true,
 		Modalities:   []string{"L", "ab"},
 		Defaults:     method.Params{"T": 0.2, "K": int64(4096), "detached": []string{"k"}},
+		Docs:         map[string]string{"T": "temperature", "K": "queue length"},
 	}
 	p, err := specToProto(spec)
 	if err != nil {

@@ -290,6 +290,7 @@ func specToProto(s method.Spec) (*pb.Spec, error) {
 		SampleIds:    s.SampleIDs,
 		Modalities:   s.Modalities,
 		Defaults:     defaults,
+		Docs:         s.Docs,
 	}
 	for _, v := range s.Views {
 		pv := &pb.View{Name: v.Name, Recipe: v.Recipe, Size: int64(v.Size), Online: v.Online, Target: v.Target, Modality: v.Modality}
@@ -316,6 +317,9 @@ func specFromProto(p *pb.Spec) (method.Spec, error) {
 		PseudoLabels: p.PseudoLabels,
 		SampleIDs:    p.SampleIds,
 		Modalities:   p.Modalities,
+	}
+	if len(p.Docs) > 0 {
+		s.Docs = p.Docs
 	}
 	if len(p.Defaults) > 0 {
 		d, err := paramsFromProto(p.Defaults)

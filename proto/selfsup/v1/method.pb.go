@@ -493,12 +493,14 @@ type Spec struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Views []*View                `protobuf:"bytes,2,rep,name=views,proto3" json:"views,omitempty"`
 	// Absent: no EMA target.
-	Target        *Target           `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
-	Taps          []*Tap            `protobuf:"bytes,4,rep,name=taps,proto3" json:"taps,omitempty"`
-	PseudoLabels  []string          `protobuf:"bytes,5,rep,name=pseudo_labels,json=pseudoLabels,proto3" json:"pseudo_labels,omitempty"`
-	SampleIds     bool              `protobuf:"varint,6,opt,name=sample_ids,json=sampleIds,proto3" json:"sample_ids,omitempty"`
-	Modalities    []string          `protobuf:"bytes,7,rep,name=modalities,proto3" json:"modalities,omitempty"`
-	Defaults      map[string]*Value `protobuf:"bytes,8,rep,name=defaults,proto3" json:"defaults,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Target       *Target           `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Taps         []*Tap            `protobuf:"bytes,4,rep,name=taps,proto3" json:"taps,omitempty"`
+	PseudoLabels []string          `protobuf:"bytes,5,rep,name=pseudo_labels,json=pseudoLabels,proto3" json:"pseudo_labels,omitempty"`
+	SampleIds    bool              `protobuf:"varint,6,opt,name=sample_ids,json=sampleIds,proto3" json:"sample_ids,omitempty"`
+	Modalities   []string          `protobuf:"bytes,7,rep,name=modalities,proto3" json:"modalities,omitempty"`
+	Defaults     map[string]*Value `protobuf:"bytes,8,rep,name=defaults,proto3" json:"defaults,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// One line per hyper-parameter of defaults: what it does.
+	Docs          map[string]string `protobuf:"bytes,9,rep,name=docs,proto3" json:"docs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -585,6 +587,13 @@ func (x *Spec) GetModalities() []string {
 func (x *Spec) GetDefaults() map[string]*Value {
 	if x != nil {
 		return x.Defaults
+	}
+	return nil
+}
+
+func (x *Spec) GetDocs() map[string]string {
+	if x != nil {
+		return x.Docs
 	}
 	return nil
 }
@@ -1829,7 +1838,7 @@ const file_selfsup_v1_method_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"$\n" +
 	"\n" +
 	"NumberList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\x01R\x06values\"\x83\x03\n" +
+	"\x06values\x18\x01 \x03(\x01R\x06values\"\xec\x03\n" +
 	"\x04Spec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
 	"\x05views\x18\x02 \x03(\v2\x10.selfsup.v1.ViewR\x05views\x12*\n" +
@@ -1841,10 +1850,14 @@ const file_selfsup_v1_method_proto_rawDesc = "" +
 	"\n" +
 	"modalities\x18\a \x03(\tR\n" +
 	"modalities\x12:\n" +
-	"\bdefaults\x18\b \x03(\v2\x1e.selfsup.v1.Spec.DefaultsEntryR\bdefaults\x1aN\n" +
+	"\bdefaults\x18\b \x03(\v2\x1e.selfsup.v1.Spec.DefaultsEntryR\bdefaults\x12.\n" +
+	"\x04docs\x18\t \x03(\v2\x1a.selfsup.v1.Spec.DocsEntryR\x04docs\x1aN\n" +
 	"\rDefaultsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
-	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ValueR\x05value:\x028\x01\"\xb8\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ValueR\x05value:\x028\x01\x1a7\n" +
+	"\tDocsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x01\n" +
 	"\x04View\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06recipe\x18\x02 \x01(\tR\x06recipe\x12\x12\n" +
@@ -1994,7 +2007,7 @@ func file_selfsup_v1_method_proto_rawDescGZIP() []byte {
 }
 
 var file_selfsup_v1_method_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_selfsup_v1_method_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_selfsup_v1_method_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_selfsup_v1_method_proto_goTypes = []any{
 	(DType)(0),               // 0: selfsup.v1.DType
 	(*Tensor)(nil),           // 1: selfsup.v1.Tensor
@@ -2026,17 +2039,18 @@ var file_selfsup_v1_method_proto_goTypes = []any{
 	(*CloseRequest)(nil),     // 27: selfsup.v1.CloseRequest
 	(*CloseResponse)(nil),    // 28: selfsup.v1.CloseResponse
 	nil,                      // 29: selfsup.v1.Spec.DefaultsEntry
-	nil,                      // 30: selfsup.v1.SetupRequest.FeatureDimsEntry
-	nil,                      // 31: selfsup.v1.SetupRequest.ConfigEntry
-	nil,                      // 32: selfsup.v1.LossRequest.InputsEntry
-	nil,                      // 33: selfsup.v1.LossRequest.IntInputsEntry
-	nil,                      // 34: selfsup.v1.LossRequest.ParamsEntry
-	nil,                      // 35: selfsup.v1.LossResponse.GradsEntry
-	nil,                      // 36: selfsup.v1.LossResponse.StateEntry
-	nil,                      // 37: selfsup.v1.StepRequest.FeaturesEntry
-	nil,                      // 38: selfsup.v1.StepRequest.LabelsEntry
-	nil,                      // 39: selfsup.v1.StepResponse.MetricsEntry
-	nil,                      // 40: selfsup.v1.StepResponse.GradsEntry
+	nil,                      // 30: selfsup.v1.Spec.DocsEntry
+	nil,                      // 31: selfsup.v1.SetupRequest.FeatureDimsEntry
+	nil,                      // 32: selfsup.v1.SetupRequest.ConfigEntry
+	nil,                      // 33: selfsup.v1.LossRequest.InputsEntry
+	nil,                      // 34: selfsup.v1.LossRequest.IntInputsEntry
+	nil,                      // 35: selfsup.v1.LossRequest.ParamsEntry
+	nil,                      // 36: selfsup.v1.LossResponse.GradsEntry
+	nil,                      // 37: selfsup.v1.LossResponse.StateEntry
+	nil,                      // 38: selfsup.v1.StepRequest.FeaturesEntry
+	nil,                      // 39: selfsup.v1.StepRequest.LabelsEntry
+	nil,                      // 40: selfsup.v1.StepResponse.MetricsEntry
+	nil,                      // 41: selfsup.v1.StepResponse.GradsEntry
 }
 var file_selfsup_v1_method_proto_depIdxs = []int32{
 	0,  // 0: selfsup.v1.Tensor.dtype:type_name -> selfsup.v1.DType
@@ -2047,54 +2061,55 @@ var file_selfsup_v1_method_proto_depIdxs = []int32{
 	10, // 5: selfsup.v1.Spec.target:type_name -> selfsup.v1.Target
 	11, // 6: selfsup.v1.Spec.taps:type_name -> selfsup.v1.Tap
 	29, // 7: selfsup.v1.Spec.defaults:type_name -> selfsup.v1.Spec.DefaultsEntry
-	9,  // 8: selfsup.v1.View.grid:type_name -> selfsup.v1.Grid
-	7,  // 9: selfsup.v1.MethodInfo.spec:type_name -> selfsup.v1.Spec
-	12, // 10: selfsup.v1.DescribeResponse.methods:type_name -> selfsup.v1.MethodInfo
-	7,  // 11: selfsup.v1.OpenResponse.spec:type_name -> selfsup.v1.Spec
-	30, // 12: selfsup.v1.SetupRequest.feature_dims:type_name -> selfsup.v1.SetupRequest.FeatureDimsEntry
-	31, // 13: selfsup.v1.SetupRequest.config:type_name -> selfsup.v1.SetupRequest.ConfigEntry
-	32, // 14: selfsup.v1.LossRequest.inputs:type_name -> selfsup.v1.LossRequest.InputsEntry
-	33, // 15: selfsup.v1.LossRequest.int_inputs:type_name -> selfsup.v1.LossRequest.IntInputsEntry
-	34, // 16: selfsup.v1.LossRequest.params:type_name -> selfsup.v1.LossRequest.ParamsEntry
-	35, // 17: selfsup.v1.LossResponse.grads:type_name -> selfsup.v1.LossResponse.GradsEntry
-	36, // 18: selfsup.v1.LossResponse.state:type_name -> selfsup.v1.LossResponse.StateEntry
-	37, // 19: selfsup.v1.StepRequest.features:type_name -> selfsup.v1.StepRequest.FeaturesEntry
-	38, // 20: selfsup.v1.StepRequest.labels:type_name -> selfsup.v1.StepRequest.LabelsEntry
-	1,  // 21: selfsup.v1.StepRequest.sample_ids:type_name -> selfsup.v1.Tensor
-	39, // 22: selfsup.v1.StepResponse.metrics:type_name -> selfsup.v1.StepResponse.MetricsEntry
-	40, // 23: selfsup.v1.StepResponse.grads:type_name -> selfsup.v1.StepResponse.GradsEntry
-	3,  // 24: selfsup.v1.Spec.DefaultsEntry.value:type_name -> selfsup.v1.Value
-	2,  // 25: selfsup.v1.SetupRequest.FeatureDimsEntry.value:type_name -> selfsup.v1.Shape
-	3,  // 26: selfsup.v1.SetupRequest.ConfigEntry.value:type_name -> selfsup.v1.Value
-	1,  // 27: selfsup.v1.LossRequest.InputsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 28: selfsup.v1.LossRequest.IntInputsEntry.value:type_name -> selfsup.v1.Tensor
-	3,  // 29: selfsup.v1.LossRequest.ParamsEntry.value:type_name -> selfsup.v1.Value
-	1,  // 30: selfsup.v1.LossResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 31: selfsup.v1.LossResponse.StateEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 32: selfsup.v1.StepRequest.FeaturesEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 33: selfsup.v1.StepRequest.LabelsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 34: selfsup.v1.StepResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
-	13, // 35: selfsup.v1.MethodService.Describe:input_type -> selfsup.v1.DescribeRequest
-	15, // 36: selfsup.v1.MethodService.Open:input_type -> selfsup.v1.OpenRequest
-	17, // 37: selfsup.v1.MethodService.Setup:input_type -> selfsup.v1.SetupRequest
-	19, // 38: selfsup.v1.MethodService.Loss:input_type -> selfsup.v1.LossRequest
-	21, // 39: selfsup.v1.MethodService.Step:input_type -> selfsup.v1.StepRequest
-	23, // 40: selfsup.v1.MethodService.Save:input_type -> selfsup.v1.SaveRequest
-	25, // 41: selfsup.v1.MethodService.Load:input_type -> selfsup.v1.LoadRequest
-	27, // 42: selfsup.v1.MethodService.Close:input_type -> selfsup.v1.CloseRequest
-	14, // 43: selfsup.v1.MethodService.Describe:output_type -> selfsup.v1.DescribeResponse
-	16, // 44: selfsup.v1.MethodService.Open:output_type -> selfsup.v1.OpenResponse
-	18, // 45: selfsup.v1.MethodService.Setup:output_type -> selfsup.v1.SetupResponse
-	20, // 46: selfsup.v1.MethodService.Loss:output_type -> selfsup.v1.LossResponse
-	22, // 47: selfsup.v1.MethodService.Step:output_type -> selfsup.v1.StepResponse
-	24, // 48: selfsup.v1.MethodService.Save:output_type -> selfsup.v1.SaveResponse
-	26, // 49: selfsup.v1.MethodService.Load:output_type -> selfsup.v1.LoadResponse
-	28, // 50: selfsup.v1.MethodService.Close:output_type -> selfsup.v1.CloseResponse
-	43, // [43:51] is the sub-list for method output_type
-	35, // [35:43] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	30, // 8: selfsup.v1.Spec.docs:type_name -> selfsup.v1.Spec.DocsEntry
+	9,  // 9: selfsup.v1.View.grid:type_name -> selfsup.v1.Grid
+	7,  // 10: selfsup.v1.MethodInfo.spec:type_name -> selfsup.v1.Spec
+	12, // 11: selfsup.v1.DescribeResponse.methods:type_name -> selfsup.v1.MethodInfo
+	7,  // 12: selfsup.v1.OpenResponse.spec:type_name -> selfsup.v1.Spec
+	31, // 13: selfsup.v1.SetupRequest.feature_dims:type_name -> selfsup.v1.SetupRequest.FeatureDimsEntry
+	32, // 14: selfsup.v1.SetupRequest.config:type_name -> selfsup.v1.SetupRequest.ConfigEntry
+	33, // 15: selfsup.v1.LossRequest.inputs:type_name -> selfsup.v1.LossRequest.InputsEntry
+	34, // 16: selfsup.v1.LossRequest.int_inputs:type_name -> selfsup.v1.LossRequest.IntInputsEntry
+	35, // 17: selfsup.v1.LossRequest.params:type_name -> selfsup.v1.LossRequest.ParamsEntry
+	36, // 18: selfsup.v1.LossResponse.grads:type_name -> selfsup.v1.LossResponse.GradsEntry
+	37, // 19: selfsup.v1.LossResponse.state:type_name -> selfsup.v1.LossResponse.StateEntry
+	38, // 20: selfsup.v1.StepRequest.features:type_name -> selfsup.v1.StepRequest.FeaturesEntry
+	39, // 21: selfsup.v1.StepRequest.labels:type_name -> selfsup.v1.StepRequest.LabelsEntry
+	1,  // 22: selfsup.v1.StepRequest.sample_ids:type_name -> selfsup.v1.Tensor
+	40, // 23: selfsup.v1.StepResponse.metrics:type_name -> selfsup.v1.StepResponse.MetricsEntry
+	41, // 24: selfsup.v1.StepResponse.grads:type_name -> selfsup.v1.StepResponse.GradsEntry
+	3,  // 25: selfsup.v1.Spec.DefaultsEntry.value:type_name -> selfsup.v1.Value
+	2,  // 26: selfsup.v1.SetupRequest.FeatureDimsEntry.value:type_name -> selfsup.v1.Shape
+	3,  // 27: selfsup.v1.SetupRequest.ConfigEntry.value:type_name -> selfsup.v1.Value
+	1,  // 28: selfsup.v1.LossRequest.InputsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 29: selfsup.v1.LossRequest.IntInputsEntry.value:type_name -> selfsup.v1.Tensor
+	3,  // 30: selfsup.v1.LossRequest.ParamsEntry.value:type_name -> selfsup.v1.Value
+	1,  // 31: selfsup.v1.LossResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 32: selfsup.v1.LossResponse.StateEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 33: selfsup.v1.StepRequest.FeaturesEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 34: selfsup.v1.StepRequest.LabelsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 35: selfsup.v1.StepResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
+	13, // 36: selfsup.v1.MethodService.Describe:input_type -> selfsup.v1.DescribeRequest
+	15, // 37: selfsup.v1.MethodService.Open:input_type -> selfsup.v1.OpenRequest
+	17, // 38: selfsup.v1.MethodService.Setup:input_type -> selfsup.v1.SetupRequest
+	19, // 39: selfsup.v1.MethodService.Loss:input_type -> selfsup.v1.LossRequest
+	21, // 40: selfsup.v1.MethodService.Step:input_type -> selfsup.v1.StepRequest
+	23, // 41: selfsup.v1.MethodService.Save:input_type -> selfsup.v1.SaveRequest
+	25, // 42: selfsup.v1.MethodService.Load:input_type -> selfsup.v1.LoadRequest
+	27, // 43: selfsup.v1.MethodService.Close:input_type -> selfsup.v1.CloseRequest
+	14, // 44: selfsup.v1.MethodService.Describe:output_type -> selfsup.v1.DescribeResponse
+	16, // 45: selfsup.v1.MethodService.Open:output_type -> selfsup.v1.OpenResponse
+	18, // 46: selfsup.v1.MethodService.Setup:output_type -> selfsup.v1.SetupResponse
+	20, // 47: selfsup.v1.MethodService.Loss:output_type -> selfsup.v1.LossResponse
+	22, // 48: selfsup.v1.MethodService.Step:output_type -> selfsup.v1.StepResponse
+	24, // 49: selfsup.v1.MethodService.Save:output_type -> selfsup.v1.SaveResponse
+	26, // 50: selfsup.v1.MethodService.Load:output_type -> selfsup.v1.LoadResponse
+	28, // 51: selfsup.v1.MethodService.Close:output_type -> selfsup.v1.CloseResponse
+	44, // [44:52] is the sub-list for method output_type
+	36, // [36:44] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_selfsup_v1_method_proto_init() }
@@ -2117,7 +2132,7 @@ func file_selfsup_v1_method_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_selfsup_v1_method_proto_rawDesc), len(file_selfsup_v1_method_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,7 @@ func (m *Toy) Spec() method.Spec {
 		Name:     m.name,
 		Views:    []method.View{{Name: "v1", Recipe: "identity", Online: true}},
 		Defaults: method.Params{"out": 8.0, "lr": 0.05, "fault": "", "tags": []int64{1, 2}},
+		Docs:     map[string]string{"lr": "learning rate of the toy's weights"},
 	}
 }
 
