@@ -110,13 +110,7 @@ func (c *Config) Schedules(h *methodkit.Heads, step, n int64) (lr, wd float64) {
 // copy, so that freezing it in the first epoch skips its update entirely,
 // as the reference's p.grad = None does.
 func Def(locals int) methodkit.Def[Config] {
-	views := []string{}
-	for i := range GlobalCrops {
-		views = append(views, "global"+strconv.Itoa(i+1))
-	}
-	for i := range max(locals, 0) {
-		views = append(views, "local"+strconv.Itoa(i+1))
-	}
+	views := methodkit.CropNames(GlobalCrops, locals)
 	return methodkit.Def[Config]{
 		Name: Name, Summary: "DINO: self-distillation of a centred, sharpened EMA teacher into a multi-crop student",
 		// the global crops (recipes dino-global and dino-global2) through

@@ -60,12 +60,7 @@ func (c *Config) Validate() error {
 // views), Adam on the head.
 var Def = methodkit.Def[Config]{
 	Name: Name, Summary: "SimCLR v2: NT-Xent over a 3-layer projection head on two augmented views",
-	Spec: func(*Config) method.Spec {
-		return method.Spec{Views: []method.View{
-			{Name: "v1", Recipe: "simclr", Online: true},
-			{Name: "v2", Recipe: "simclr", Online: true},
-		}}
-	},
+	Spec: func(*Config) method.Spec { return simclr.Def.Spec(nil) },
 	Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
 		head, err := nn.NewMLP(h.Sub("proj"), h.Rng, HeadConfig(h.Dim, c.ProjLayers, c.ProjHidden, c.ProjOut))
 		return &step{head, c.Temperature}, errors.Join(err, h.Adam(c.LR, c.WeightDecay))

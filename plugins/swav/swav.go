@@ -10,7 +10,6 @@ package swav
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
@@ -68,13 +67,7 @@ func (c *Config) Validate() error {
 // their own ("proto/"), so that freezing them skips their update entirely,
 // as the reference's p.grad = None does.
 func Def(locals int) methodkit.Def[Config] {
-	views := []string{}
-	for i := range GlobalCrops {
-		views = append(views, "global"+strconv.Itoa(i+1))
-	}
-	for i := range max(locals, 0) {
-		views = append(views, "local"+strconv.Itoa(i+1))
-	}
+	views := methodkit.CropNames(GlobalCrops, locals)
 	return methodkit.Def[Config]{
 		Name: Name, Summary: "SwAV: swapped prediction of Sinkhorn-Knopp prototype codes across multi-crop views",
 		// two global crops with SimCLR's recipe (SwAV's crop, flip, colour
