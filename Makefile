@@ -17,7 +17,8 @@ ENV   := eval "$$(SELFSUP_TORCH=$(TORCH) sh sdk/backend/env.sh)" &&
 # proto`, and the X/GL libraries + Xvfb of the RL viewer and its test.
 APT_PKGS := libtorch-dev libopenblas0-pthread dataset-fashion-mnist \
 	libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev \
-	libxi-dev libxxf86vm-dev xvfb xauth
+	libxi-dev libxxf86vm-dev xvfb xauth \
+	python3-grpcio python3-torch python3-cryptography python3-protobuf
 APT_PROTO := protobuf-compiler
 
 PLUGINS := $(wildcard plugins/*/cmd/selfsup-*)
