@@ -3,9 +3,11 @@ package moco_test
 import (
 	"context"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -33,6 +35,22 @@ func TestCURLGradientsMeetInTrunk(t *testing.T) {
 		t.Skip("builds and runs a plugin")
 	}
 	runtime.LockOSThread()
+	// Both processes must sum in the same order for the comparison to ask
+	// for 1e-6: libtorch's threads as plugin.Serve sets them
+	// (ConfigureThreads(0)), and OpenBLAS's, which the host starts a
+	// plugin with at 1 unless its environment says otherwise: give the
+	// plugin this process's count (OpenBLAS reads OPENBLAS_NUM_THREADS,
+	// then OMP_NUM_THREADS, else takes every CPU).
+	prev := backend.Threads()
+	backend.ConfigureThreads(0)
+	defer backend.SetThreads(prev)
+	if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
+		n := os.Getenv("OMP_NUM_THREADS")
+		if n == "" {
+			n = strconv.Itoa(runtime.NumCPU())
+		}
+		t.Setenv("OPENBLAS_NUM_THREADS", n)
+	}
 	ctx := context.Background()
 	const seed, batch = 7, 32
 
