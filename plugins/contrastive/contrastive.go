@@ -9,7 +9,7 @@
 // Linear(D,128)-BN-ReLU-Linear(128,64) (one BatchNorm batch of 2N) with its
 // own Adam, and the method's loss on the two projections. Each loss is also
 // an exported pure function (losses.go) that Loss evaluates on the roles of
-// ../shared/conformance/METHODS.md. Import the package to run the methods
+// sdk/conformance/testdata/METHODS.md. Import the package to run the methods
 // in process, or serve them with the plugin binary in
 // cmd/selfsup-contrastive.
 package contrastive

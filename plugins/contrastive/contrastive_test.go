@@ -12,9 +12,9 @@ import (
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
-// withCases are the methods with shared golden cases in
-// ../shared/conformance/cases; infonce and nce have none and are tested
-// against their formulas below.
+// withCases are the methods with golden cases (sdk/conformance/testdata/
+// cases); infonce and nce have none and are tested against their formulas
+// below.
 var withCases = []string{
 	contrastive.AlignUniformName, contrastive.DebiasedName,
 	contrastive.HardNegName, contrastive.FlatNCEName,

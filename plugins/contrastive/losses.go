@@ -15,7 +15,7 @@ import (
 // The losses below are pure functions of tensors: they compute in their
 // inputs' dtype (float64 for the conformance cases, float32 in training),
 // never free or modify their inputs, and return a scalar the caller owns.
-// Each follows its section of ../shared/conformance/METHODS.md.
+// Each follows its section of sdk/conformance/testdata/METHODS.md.
 
 // AlignUniform is Wang & Isola's objective on embeddings x, y [B, D] that
 // already have unit rows:

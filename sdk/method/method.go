@@ -7,7 +7,7 @@
 //
 // A Method works on two levels:
 //   - Loss: a pure function of role-named tensors, params and state (the
-//     roles of ../shared/conformance/METHODS.md), so golden vectors test it
+//     roles of sdk/conformance/testdata/METHODS.md), so golden vectors test it
 //     directly;
 //   - Step: a training step on trunk features — its heads, the Loss, an
 //     update of its own parameters, and d loss / d features back to the host.
