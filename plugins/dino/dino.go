@@ -420,10 +420,10 @@ func (m *step) AfterUpdate(s *methodkit.Step) error {
 }
 
 // SaveState adds the centre.
-func (m *step) SaveState(st *nn.State) { st.Tensors["center"] = m.center }
+func (m *step) SaveState(st *methodkit.State) { st.Tensors["center"] = m.center }
 
 // LoadState reads the centre back.
-func (m *step) LoadState(st *nn.State) error {
+func (m *step) LoadState(st *methodkit.State) error {
 	c, err := st.Tensor("center")
 	if err != nil {
 		return err

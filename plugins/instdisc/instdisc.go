@@ -372,7 +372,7 @@ func positiveCos(x, memory, y *ts.Tensor) float64 {
 	return c
 }
 
-func (m *stepper) SaveState(st *nn.State) {
+func (m *stepper) SaveState(st *methodkit.State) {
 	if m.zt != nil {
 		m.zt.MustDrop()
 	}
@@ -384,7 +384,7 @@ func (m *stepper) SaveState(st *nn.State) {
 	st.Tensors["Z"] = m.zt
 }
 
-func (m *stepper) LoadState(st *nn.State) error {
+func (m *stepper) LoadState(st *methodkit.State) error {
 	b, err := st.Tensor("bank")
 	if err != nil {
 		return err

@@ -216,12 +216,12 @@ func (m *mocoStep) AfterUpdate(s *methodkit.Step) error {
 	return nil
 }
 
-func (m *mocoStep) SaveState(st *nn.State) {
+func (m *mocoStep) SaveState(st *methodkit.State) {
 	st.Tensors["queue"] = m.queue
 	st.Ints["queue_ptr"] = m.ptr
 }
 
-func (m *mocoStep) LoadState(st *nn.State) error {
+func (m *mocoStep) LoadState(st *methodkit.State) error {
 	q, err1 := st.Tensor("queue")
 	ptr, err2 := st.Int("queue_ptr")
 	if err := errors.Join(err1, err2); err != nil {

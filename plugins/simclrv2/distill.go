@@ -154,7 +154,7 @@ func buildDistill(h *methodkit.Heads, c *DistillConfig) (methodkit.Stepper, erro
 		return m, err
 	}
 	if head != nil {
-		st := nn.NewState()
+		st := methodkit.NewState()
 		st.Tensors = head
 		if err := st.LoadVars("", m.teacherVS); err != nil {
 			return m, fmt.Errorf("teacher head: %w", err)
@@ -228,13 +228,13 @@ func agreement(s *tensor.Scope, a, b *ts.Tensor) float64 {
 }
 
 // SaveState adds the teacher classifier and whether it was loaded.
-func (m *distill) SaveState(st *nn.State) {
+func (m *distill) SaveState(st *methodkit.State) {
 	st.AddVars("teacher/", m.teacherVS)
 	st.Ints["teacher_loaded"] = loadedInt(m.loaded)
 }
 
 // LoadState restores what SaveState wrote.
-func (m *distill) LoadState(st *nn.State) error {
+func (m *distill) LoadState(st *methodkit.State) error {
 	loaded, err := st.Int("teacher_loaded")
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 	"github.com/selfsup/selfsup/plugins/simclrv2"
 	"github.com/selfsup/selfsup/sdk/conformance"
 	"github.com/selfsup/selfsup/sdk/method"
-	"github.com/selfsup/selfsup/sdk/nn"
+	"github.com/selfsup/selfsup/sdk/methodkit"
 	"github.com/selfsup/selfsup/sdk/safetensors"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -164,7 +164,7 @@ func TestTeacherHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := nn.DecodeState(state)
+	st, err := methodkit.DecodeState(state)
 	if err != nil {
 		t.Fatal(err)
 	}

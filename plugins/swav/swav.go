@@ -344,7 +344,7 @@ func (m *step) refill(s *tensor.Scope, emb *ts.Tensor, n int64) {
 }
 
 // SaveState adds the queue and whether it is in use.
-func (m *step) SaveState(st *nn.State) {
+func (m *step) SaveState(st *methodkit.State) {
 	st.Ints["queue_used"] = int64(b2f(m.queueUsed))
 	if m.queue != nil {
 		st.Tensors["queue"] = m.queue
@@ -352,7 +352,7 @@ func (m *step) SaveState(st *nn.State) {
 }
 
 // LoadState reads back what SaveState added.
-func (m *step) LoadState(st *nn.State) error {
+func (m *step) LoadState(st *methodkit.State) error {
 	used, err := st.Int("queue_used")
 	if err != nil {
 		return err

@@ -210,7 +210,7 @@ func (h *Heads) ready() error {
 
 // save adds every group's variables, targets and optimizer state, and the
 // counters, to st. The returned func frees the optimizer state after Encode.
-func (h *Heads) save(st *nn.State) (func(), error) {
+func (h *Heads) save(st *State) (func(), error) {
 	var owned []method.Tensors
 	done := func() {
 		for _, o := range owned {
@@ -240,7 +240,7 @@ func (h *Heads) save(st *nn.State) (func(), error) {
 }
 
 // load restores what save wrote; it checks the counters first.
-func (h *Heads) load(st *nn.State) error {
+func (h *Heads) load(st *State) error {
 	if d, err := st.Int("dim"); err != nil || d != h.Dim {
 		return fmt.Errorf("state for features of dimension %d (%v), set up for %d; set the method up as it was saved", d, err, h.Dim)
 	}

@@ -62,8 +62,8 @@ type AfterUpdater interface {
 // adds it to the state (borrowed tensors, integers), LoadState reads it
 // back into a Stepper set up with the same config.
 type Stater interface {
-	SaveState(st *nn.State)
-	LoadState(st *nn.State) error
+	SaveState(st *State)
+	LoadState(st *State) error
 }
 
 // Releaser is a Stepper with tensors of its own to free on Close.
@@ -252,7 +252,7 @@ func (m *Method[C]) Save(ctx context.Context) ([]byte, error) {
 	if m.stepper == nil {
 		return nil, fmt.Errorf("%s save: method not set up; call Setup first", m.def.Name)
 	}
-	st := nn.NewState()
+	st := NewState()
 	done, err := m.heads.save(st)
 	if err != nil {
 		return nil, err
@@ -283,7 +283,7 @@ func (m *Method[C]) Load(ctx context.Context, data []byte) error {
 	if m.stepper == nil {
 		return errors.New(m.def.Name + " load: method not set up; call Setup with the saved config first")
 	}
-	st, err := nn.DecodeState(data)
+	st, err := DecodeState(data)
 	if err != nil {
 		return fmt.Errorf("%s load: %w", m.def.Name, err)
 	}

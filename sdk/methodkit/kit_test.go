@@ -79,9 +79,9 @@ func (m *toy) AfterUpdate(*methodkit.Step) error {
 	return nil
 }
 
-func (m *toy) SaveState(st *nn.State) { st.Ints["counter"] = m.counter }
+func (m *toy) SaveState(st *methodkit.State) { st.Ints["counter"] = m.counter }
 
-func (m *toy) LoadState(st *nn.State) (err error) {
+func (m *toy) LoadState(st *methodkit.State) (err error) {
 	m.counter, err = st.Int("counter")
 	return err
 }

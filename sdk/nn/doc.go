@@ -1,8 +1,8 @@
 // Package nn holds the small reusable building blocks that methods assemble
 // their heads from, on gotch: Linear and BatchNorm layers, an MLP that makes
-// projectors and predictors, an EMA (momentum) update and its schedules,
-// parameter counts, and method state (named tensors and integers) as bytes.
-// Heads train with the optimizers of sdk/optim.
+// projectors and predictors, an EMA (momentum) update of variables,
+// parameter counts, and the leaf/gradient helpers of autograd. It knows
+// nothing of methods: sdk/methodkit owns heads, optimizers and state.
 //
 // Variables live in a gotch nn.VarStore, so a head is a VarStore plus the
 // layer structs that point into it. Initial values come from a seeded Go RNG

@@ -9,6 +9,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/backend"
+	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
 // Buffers says what EMA does with variables that are not parameters
@@ -75,15 +76,16 @@ func CopyVars(dst, src *gnn.VarStore) error {
 		if !ok {
 			return fmt.Errorf("copy variables: source has no %q", name)
 		}
-		if err := copyInto(&d, &x, name); err != nil {
+		if err := CopyValues(&d, &x, name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// copyInto copies src's values into dst in place, outside autograd.
-func copyInto(dst, src *ts.Tensor, name string) error {
+// CopyValues copies src's values into dst in place, outside autograd,
+// after checking that shape and dtype agree (name is for the message).
+func CopyValues(dst, src *ts.Tensor, name string) error {
 	ds, ss := dst.MustSize(), src.MustSize()
 	if fmt.Sprint(ds) != fmt.Sprint(ss) {
 		return fmt.Errorf("variable %q: shape %v, saved %v", name, ds, ss)
@@ -95,4 +97,15 @@ func copyInto(dst, src *ts.Tensor, name string) error {
 	defer dv.MustDrop()
 	dv.Copy_(src)
 	return nil
+}
+
+// NumParams counts the trainable scalars of vs.
+func NumParams(vs *gnn.VarStore) int64 {
+	var n int64
+	for _, v := range vs.Variables() {
+		if v.MustRequiresGrad() {
+			n += tensor.Numel(v.MustSize())
+		}
+	}
+	return n
 }

@@ -1,4 +1,4 @@
-package nn
+package methodkit
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/safetensors"
-	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
 // Method state is a safetensors file: the tensors under their names, and in
@@ -76,7 +76,7 @@ func (s *State) LoadVars(prefix string, vs *gnn.VarStore) error {
 			return fmt.Errorf("state has no %q: it was saved by a method with a different head; set it up with the same config", prefix+name)
 		}
 		dst := v
-		if err := copyInto(&dst, src, prefix+name); err != nil {
+		if err := nn.CopyValues(&dst, src, prefix+name); err != nil {
 			return fmt.Errorf("%w: set the method up with the config it was saved with", err)
 		}
 	}
@@ -152,15 +152,4 @@ func DecodeState(data []byte) (*State, error) {
 		return nil, fmt.Errorf("method state corrupt: %w", err)
 	}
 	return s, nil
-}
-
-// NumParams counts the trainable scalars of vs.
-func NumParams(vs *gnn.VarStore) int64 {
-	var n int64
-	for _, v := range vs.Variables() {
-		if v.MustRequiresGrad() {
-			n += tensor.Numel(v.MustSize())
-		}
-	}
-	return n
 }
