@@ -397,14 +397,10 @@ func (m *step) Update(s *methodkit.Step) error {
 		g.Opt.SetLR(m.lr)
 		g.Opt.SetWeightDecay(m.wd)
 	}
-	if !m.frozen {
-		return s.Heads.Update()
+	if m.frozen {
+		return s.Heads.UpdateGroups(s.Heads.Groups()[0]) // the student MLP only
 	}
-	if err := s.Heads.Opt().Step(); err != nil {
-		return err
-	}
-	s.Heads.Steps++
-	return nil
+	return s.Heads.Update()
 }
 
 // AfterUpdate moves the teacher (MLP and last layer) on the trunk's cosine

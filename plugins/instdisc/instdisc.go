@@ -398,7 +398,7 @@ func (m *stepper) LoadState(st *methodkit.State) error {
 	}
 	z, err := tensor.Float64s(zt)
 	if err != nil || len(z) != 1 {
-		return fmt.Errorf("saved Z: %v", err)
+		return fmt.Errorf("saved Z is not one number (%d values, %v); load a state saved by instdisc", len(z), err)
 	}
 	nb := b.MustTo(m.bank.MustDevice(), false).MustTotype(gotch.Float, true).MustContiguous(true)
 	m.bank.MustDrop()

@@ -281,14 +281,10 @@ func (m *step) frozen(s *methodkit.Step) bool { return s.Index < m.c.FreezeIters
 // Update steps the projector, and the prototypes once past
 // freeze_prototypes_niters.
 func (m *step) Update(s *methodkit.Step) error {
-	if !m.frozen(s) {
-		return s.Heads.Update()
+	if m.frozen(s) {
+		return s.Heads.UpdateGroups(s.Heads.Groups()[0]) // the projector only
 	}
-	if err := s.Heads.Opt().Step(); err != nil {
-		return err
-	}
-	s.Heads.Steps++
-	return nil
+	return s.Heads.Update()
 }
 
 // AfterUpdate refills the queue with this step's global embeddings.

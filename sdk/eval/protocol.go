@@ -112,35 +112,44 @@ func Run(ctx context.Context, trunk encoder.Encoder, train, test *data.Dataset, 
 		if err != nil {
 			return nil, err
 		}
-		mopts := opts
-		var head *ProbeResult // the trunk's probe on raw features, for SaveProbe
-		if !m.baseline && p.SaveProbe != "" {
-			mopts.Probe.Trained = func(o ProbeOptions, res ProbeResult) {
-				if !o.Normalize && !o.Standardize {
-					head = &res
+		err = func() error {
+			if m.baseline { // the baseline's encoder is this call's own
+				defer enc.VarStore().Destroy()
+			}
+			mopts := opts
+			var head *ProbeResult // the trunk's probe on raw features, for SaveProbe
+			if !m.baseline && p.SaveProbe != "" {
+				mopts.Probe.Trained = func(o ProbeOptions, res ProbeResult) {
+					if !o.Normalize && !o.Standardize {
+						head = &res
+					}
 				}
 			}
-		}
-		p.Log.Info().Str("model", m.name).Msg("evaluating")
-		f, err := EncoderFeatures(ctx, m.name, enc, train, test, xopts)
-		if err != nil {
-			return nil, err
-		}
-		f.Baseline = m.baseline
-		if f.ViewA, f.ViewB, err = viewFeatures(ctx, enc, test, norm, pipe, p.Seed+viewsSeed); err != nil {
-			f.Drop()
-			return nil, err
-		}
-		res, err := Evaluate(ctx, f, train.Labels, test.Labels, mopts)
-		f.Drop()
-		if err != nil {
-			return nil, err
-		}
-		rep.Add(res)
-		if !m.baseline && p.SaveProbe != "" {
-			if err := saveProbe(p.SaveProbe, head, m.name, trunk, p.Log); err != nil {
-				return nil, err
+			p.Log.Info().Str("model", m.name).Msg("evaluating")
+			f, err := EncoderFeatures(ctx, m.name, enc, train, test, xopts)
+			if err != nil {
+				return err
 			}
+			f.Baseline = m.baseline
+			if f.ViewA, f.ViewB, err = viewFeatures(ctx, enc, test, norm, pipe, p.Seed+viewsSeed); err != nil {
+				f.Drop()
+				return err
+			}
+			res, err := Evaluate(ctx, f, train.Labels, test.Labels, mopts)
+			f.Drop()
+			if err != nil {
+				return err
+			}
+			rep.Add(res)
+			if !m.baseline && p.SaveProbe != "" {
+				if err := saveProbe(p.SaveProbe, head, m.name, trunk, p.Log); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return nil, err
 		}
 	}
 	if !p.NoBaselines {

@@ -141,6 +141,20 @@ type Tap struct {
 	Patches int `json:"patches,omitempty"`
 }
 
+// Keys are the tap's feature keys within a view: its Name for a pooled
+// tap, Name + "." + layer for each layer of a Layer or Patches tap (the
+// keys of SetupRequest.FeatureDims).
+func (t Tap) Keys() []string {
+	if t.Kind == Pooled || t.Kind == "" {
+		return []string{t.Name}
+	}
+	keys := make([]string, len(t.Layers))
+	for i, l := range t.Layers {
+		keys[i] = t.Name + "." + l
+	}
+	return keys
+}
+
 // FeatureKey is the key of one view's tap in StepRequest.Features:
 // "view/tap", with "@target" appended for features of the EMA target.
 func FeatureKey(view, tap string, target bool) string {

@@ -13,7 +13,7 @@ import (
 
 // A method's configuration is a Go struct declared once: each exported
 // field with a `param` tag is a hyper-parameter, its `default` tag the
-// value of Spec.Defaults, its `doc` tag the line `selfsup plugin list`
+// value of Spec.Defaults, its `doc` tag the line `selfsup plugin params`
 // and the README show. Fields of kind float64, int64, int, bool and string
 // are supported:
 //

@@ -3,6 +3,7 @@ package methodkit
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
@@ -113,6 +114,9 @@ func (h *Heads) Opt() optim.Optimizer { return h.main.Opt }
 func (h *Heads) EMATarget(build func(*gnn.Path) error) error { return h.main.emaTarget(h.Dev, build) }
 
 func (g *Group) emaTarget(dev gotch.Device, build func(*gnn.Path) error) error {
+	if g.Target != nil {
+		return fmt.Errorf("the heads under %q already have an EMA target; build it once", g.prefix("vars"))
+	}
 	g.Target = gnn.NewVarStore(dev)
 	if err := build(g.Target.Root()); err != nil {
 		return err
@@ -125,10 +129,16 @@ func (g *Group) emaTarget(dev gotch.Device, build func(*gnn.Path) error) error {
 
 // NewGroup adds a group of its own store, optimizer and optional EMA copy
 // (DINO's last layer, which trains on its own schedule). build adds the
-// online layers; target, when not nil, adds their EMA copy.
+// online layers; target, when not nil, adds their EMA copy. The group's
+// biases and gains get no weight decay (DINO's param groups).
 func (h *Heads) NewGroup(name string, cfg optim.Config, build, target func(*gnn.Path) error) (*Group, error) {
 	if name == "" || name == "head" || name == "target" || name == "opt" {
-		return nil, fmt.Errorf("%s setup: group name %q is reserved", h.Name, name)
+		return nil, fmt.Errorf("group name %q is reserved; pick another", name)
+	}
+	for _, o := range h.groups {
+		if o.Name == name || strings.HasPrefix(name, o.Name+"_") || strings.HasPrefix(o.Name, name+"_") {
+			return nil, fmt.Errorf("group name %q clashes with group %q (their state keys would overlap); pick another", name, o.Name)
+		}
 	}
 	g := &Group{Name: name, VS: gnn.NewVarStore(h.Dev)}
 	h.groups = append(h.groups, g)
@@ -143,8 +153,9 @@ func (h *Heads) NewGroup(name string, cfg optim.Config, build, target func(*gnn.
 	return g, g.optimize(cfg, false)
 }
 
-// EMA moves the main group's target toward its online variables with
-// momentum m (buffers stay the target's own, as MoCo's and BYOL's).
+// EMA moves the target of every group that has one toward its online
+// variables with momentum m (buffers stay the target's own, as MoCo's and
+// BYOL's).
 func (h *Heads) EMA(m float64) error {
 	return h.EMAGroups(m, h.groups...)
 }
@@ -156,7 +167,7 @@ func (h *Heads) EMAGroups(m float64, groups ...*Group) error {
 			continue
 		}
 		if err := nn.EMA(g.Target, g.VS, m, nn.KeepBuffers); err != nil {
-			return fmt.Errorf("%s: EMA of %s: %w", h.Name, g.prefix("vars"), err)
+			return fmt.Errorf("EMA of the heads under %q: %w", g.prefix("vars"), err)
 		}
 	}
 	return nil
@@ -184,14 +195,18 @@ func (h *Heads) zeroGrad() {
 
 // Update steps every group's optimizer and counts the step: what the kit
 // does after backward on a training step unless the method implements
-// Updater (which then calls Update itself, or steps groups one by one).
-func (h *Heads) Update() error {
-	for _, g := range h.groups {
+// Updater (which then calls Update, or UpdateGroups for some groups).
+func (h *Heads) Update() error { return h.UpdateGroups(h.groups...) }
+
+// UpdateGroups steps the optimizers of groups only (a frozen group skips
+// its update, as the reference's p.grad = None does) and counts the step.
+func (h *Heads) UpdateGroups(groups ...*Group) error {
+	for _, g := range groups {
 		if g.Opt == nil {
 			continue
 		}
 		if err := g.Opt.Step(); err != nil {
-			return fmt.Errorf("%s step: %s: %w", h.Name, g.prefix("opt"), err)
+			return fmt.Errorf("optimizer of the heads under %q: %w", g.prefix("vars"), err)
 		}
 	}
 	h.Steps++
@@ -202,7 +217,7 @@ func (h *Heads) Update() error {
 func (h *Heads) ready() error {
 	for _, g := range h.groups {
 		if g.Opt == nil && nn.NumParams(g.VS) > 0 {
-			return fmt.Errorf("%s setup: the heads under %q have no optimizer; call Heads.Adam (or Optimize) in the build function", h.Name, g.prefix("vars"))
+			return fmt.Errorf("the heads under %q have no optimizer; call Heads.Adam (or Optimize) in the build function", g.prefix("vars"))
 		}
 	}
 	return nil
@@ -228,7 +243,7 @@ func (h *Heads) save(st *State) (func(), error) {
 		ost, step, err := g.Opt.State()
 		if err != nil {
 			done()
-			return nil, fmt.Errorf("%s save: optimizer state of %s: %w", h.Name, g.prefix("vars"), err)
+			return nil, fmt.Errorf("optimizer state of the heads under %q: %w", g.prefix("vars"), err)
 		}
 		owned = append(owned, ost)
 		st.AddTensors(g.prefix("opt"), ost)
@@ -239,14 +254,31 @@ func (h *Heads) save(st *State) (func(), error) {
 	return done, nil
 }
 
-// load restores what save wrote; it checks the counters first.
+// load restores what save wrote. It checks the counters and every
+// variable's name, shape and dtype before it changes anything.
 func (h *Heads) load(st *State) error {
-	if d, err := st.Int("dim"); err != nil || d != h.Dim {
-		return fmt.Errorf("state for features of dimension %d (%v), set up for %d; set the method up as it was saved", d, err, h.Dim)
+	d, err := st.Int("dim")
+	if err != nil {
+		return err
+	}
+	if d != h.Dim {
+		return fmt.Errorf("state for features of dimension %d, set up for %d; set the method up as it was saved", d, h.Dim)
 	}
 	steps, err := st.Int("steps")
 	if err != nil {
 		return err
+	}
+	for _, g := range h.groups {
+		err := st.CheckVars(g.prefix("vars"), g.VS)
+		if err == nil && g.Target != nil {
+			err = st.CheckVars(g.prefix("target"), g.Target)
+		}
+		if err == nil && g.Opt != nil {
+			_, err = st.Int(g.prefix("step"))
+		}
+		if err != nil {
+			return err
+		}
 	}
 	for _, g := range h.groups {
 		if err := st.LoadVars(g.prefix("vars"), g.VS); err != nil {

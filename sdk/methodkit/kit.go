@@ -24,8 +24,9 @@ type Def[C any] struct {
 	Spec func(c *C) method.Spec
 	// Build makes the method's heads under h (h.Sub, h.Rng, h.Dim) with
 	// their optimizer (h.Adam) and returns the Stepper that runs a step.
-	// It is called by every Setup; a nil Build makes a method with no
-	// parameters, whose Loss is its step (see Stateless).
+	// It is called by every Setup. A nil Build makes a method that only
+	// has a Loss (conformance cases, no training step); a loss-only method
+	// that trains is Stateless.
 	Build func(h *Heads, c *C) (Stepper, error)
 	// Loss is the method's loss on the roles of its conformance cases, or
 	// nil when it has none.
@@ -59,8 +60,12 @@ type AfterUpdater interface {
 }
 
 // Stater is a Stepper with state beyond its heads' variables: SaveState
-// adds it to the state (borrowed tensors, integers), LoadState reads it
-// back into a Stepper set up with the same config.
+// adds it to the state (tensors it lends until the state is encoded, and
+// integers; names the kit uses are refused), LoadState reads it back into
+// a Stepper set up with the same config. LoadState must copy what it keeps:
+// st's tensors are freed when it returns. The heads are loaded before
+// LoadState runs, so LoadState should check everything before it changes
+// anything.
 type Stater interface {
 	SaveState(st *State)
 	LoadState(st *State) error
@@ -135,24 +140,26 @@ func (m *Method[C]) Setup(ctx context.Context, req method.SetupRequest) (method.
 	if err := Decode(m.def.Name, req.Config, &cfg, true); err != nil {
 		return method.SetupResponse{}, err
 	}
-	m.release()
-	m.cfg = cfg
 	if m.def.Build == nil {
+		m.release()
+		m.cfg = cfg
 		return method.SetupResponse{}, nil
+	}
+	if m.def.Spec != nil { // check the request before releasing what a previous Setup built
+		for _, tap := range m.def.Spec(&cfg).EffectiveTaps() {
+			for _, k := range tap.Keys() {
+				if _, ok := req.FeatureDims[k]; !ok {
+					return method.SetupResponse{}, fmt.Errorf("%s setup: feature dims %v lack %q, a tap of the Spec", m.def.Name, req.FeatureDims, k)
+				}
+			}
+		}
 	}
 	h, err := newHeads(m.def.Name, req)
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
-	spec := m.Spec()
-	for _, tap := range spec.EffectiveTaps() {
-		for _, k := range tapKeys(tap) {
-			if _, ok := req.FeatureDims[k]; !ok {
-				h.release()
-				return method.SetupResponse{}, fmt.Errorf("%s setup: feature dims %v lack %q, a tap of the Spec", m.def.Name, req.FeatureDims, k)
-			}
-		}
-	}
+	m.release()
+	m.cfg = cfg
 	var st Stepper
 	tensor.Pinned(func() {
 		if st, err = m.def.Build(h, &m.cfg); err == nil {
@@ -187,6 +194,9 @@ func (m *Method[C]) Step(ctx context.Context, req method.StepRequest) (resp meth
 	if err := ctx.Err(); err != nil {
 		return method.StepResponse{}, err
 	}
+	if m.def.Build == nil {
+		return method.StepResponse{}, fmt.Errorf("%s has no training step (its Def has no Build); train a loss-only method with methodkit.NewStateless", m.def.Name)
+	}
 	if m.stepper == nil {
 		return method.StepResponse{}, fmt.Errorf("%s step: method not set up; call Setup first", m.def.Name)
 	}
@@ -203,6 +213,9 @@ func (m *Method[C]) Step(ctx context.Context, req method.StepRequest) (resp meth
 	loss, err := m.stepper.Forward(st)
 	if err != nil {
 		return method.StepResponse{}, fmt.Errorf("%s step: %w", m.def.Name, err)
+	}
+	if loss == nil {
+		return method.StepResponse{}, fmt.Errorf("%s step: Forward returned no loss", m.def.Name)
 	}
 	if !s.Owns(loss) {
 		s.T(loss)
@@ -259,7 +272,20 @@ func (m *Method[C]) Save(ctx context.Context) ([]byte, error) {
 	}
 	defer done()
 	if sv, ok := m.stepper.(Stater); ok {
-		sv.SaveState(st)
+		own := NewState()
+		sv.SaveState(own)
+		for k, t := range own.Tensors {
+			if _, dup := st.Tensors[k]; dup {
+				return nil, fmt.Errorf("%s save: the method's state names tensor %q, which the kit saves itself; rename it", m.def.Name, k)
+			}
+			st.Tensors[k] = t
+		}
+		for k, v := range own.Ints {
+			if _, dup := st.Ints[k]; dup {
+				return nil, fmt.Errorf("%s save: the method's state names integer %q, which the kit saves itself; rename it", m.def.Name, k)
+			}
+			st.Ints[k] = v
+		}
 	}
 	b, err := st.Encode()
 	if err != nil {

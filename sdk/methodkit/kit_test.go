@@ -2,8 +2,10 @@ package methodkit_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,6 +35,7 @@ type toy struct {
 	rows    int64    // the batch the head saw last
 	calls   []string // Updater / AfterUpdater order
 	counter int64    // state beyond the heads
+	clash   bool     // SaveState writes a name the kit uses
 }
 
 var toyTaps = []method.Tap{{Name: "pooled", Kind: method.Pooled}, {Name: "patches", Kind: method.Patches, Layers: []string{"l1", "l2"}, Patches: 4}}
@@ -60,8 +63,14 @@ func (m *toy) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 	z := s.Together(headFn(func(x *ts.Tensor, _ bool) *ts.Tensor { m.rows = x.MustSize()[0]; return m.head.Forward(x) }), "v1", "v2")
 	d := s.T(z[0].MustSub(s.Target("v2"), false))
 	loss := s.T(s.T(d.MustSquare(false)).MustMean(gotch.Float, false))
-	for _, k := range []string{"patches.l1", "patches.l2"} {
-		p := s.OnlineTap("v1", k)
+	patches, err := s.Patches("v1", "patches")
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range patches { // [N, P, C] per layer
+		if want := []int64{s.N, 4, toyDims["patches.l"+strconv.Itoa(i+1)][0]}; !slices.Equal(p.MustSize(), want) {
+			return nil, fmt.Errorf("patches of layer %d: %v, want %v", i+1, p.MustSize(), want)
+		}
 		loss = s.T(loss.MustAdd(s.T(s.T(p.MustSquare(false)).MustMean(gotch.Float, false)), false))
 	}
 	s.Metric("rows", float64(s.N))
@@ -79,7 +88,12 @@ func (m *toy) AfterUpdate(*methodkit.Step) error {
 	return nil
 }
 
-func (m *toy) SaveState(st *methodkit.State) { st.Ints["counter"] = m.counter }
+func (m *toy) SaveState(st *methodkit.State) {
+	st.Ints["counter"] = m.counter
+	if m.clash {
+		st.Ints["steps"] = 0
+	}
+}
 
 func (m *toy) LoadState(st *methodkit.State) (err error) {
 	m.counter, err = st.Int("counter")
@@ -311,3 +325,62 @@ func toyParams(t *testing.T, m *methodkit.Method[toyConfig]) []float64 {
 }
 
 func optimSGD(lr float64) optim.Config { return optim.Config{Name: "sgd", LR: lr} }
+
+// TestKitGuards: a failed Load changes nothing, a Stater cannot overwrite
+// the kit's state, a failed Setup keeps the previous one, and a Def
+// without Build has no step.
+func TestKitGuards(t *testing.T) {
+	ctx := context.Background()
+	a := setUpToy(t, toyDef(2), nil)
+	r, err := a.Step(ctx, toyRequest(t, 6, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Grads.Drop()
+	saved, err := a.Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := methodkit.DecodeState(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Tensors["head/head.bias"].MustDrop()
+	delete(st.Tensors, "head/head.bias")
+	broken, err := st.Encode()
+	st.Drop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setUpToy(t, toyDef(2), nil)
+	before := toyParams(t, b)
+	if err := b.Load(ctx, broken); err == nil || !strings.Contains(err.Error(), `"head/head.bias"`) {
+		t.Errorf("Load of a state without the bias: %v, want an error naming it", err)
+	}
+	if !slices.Equal(before, toyParams(t, b)) {
+		t.Error("a failed Load changed the head")
+	}
+
+	a.Stepper().(*toy).clash = true
+	if _, err := a.Save(ctx); err == nil || !strings.Contains(err.Error(), `integer "steps"`) {
+		t.Errorf("Save with a state name the kit uses: %v, want an error", err)
+	}
+
+	if _, err := b.Setup(ctx, method.SetupRequest{FeatureDims: map[string][]int64{"pooled": {3}}, Device: "cpu"}); err == nil {
+		t.Fatal("Setup without the patch taps' dims: want an error")
+	}
+	r, err = b.Step(ctx, toyRequest(t, 6, 31))
+	if err != nil {
+		t.Errorf("Step after a failed Setup: %v; the previous Setup must stand", err)
+	} else {
+		r.Grads.Drop()
+	}
+
+	lossOnly := methodkit.New(methodkit.Def[toyConfig]{Name: "lossonly"})
+	if _, err := lossOnly.Setup(ctx, method.SetupRequest{Device: "cpu"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lossOnly.Step(ctx, toyRequest(t, 6, 32)); err == nil || !strings.Contains(err.Error(), "NewStateless") {
+		t.Errorf("Step of a Def without Build: %v, want an error pointing at NewStateless", err)
+	}
+}

@@ -53,7 +53,13 @@ func (l *Loss[C]) eval(name string, in method.LossInput) (out method.LossOutput,
 	if err != nil {
 		return out, fmt.Errorf("%s loss: %w", name, err)
 	}
+	if loss == nil {
+		return out, fmt.Errorf("%s loss: the loss function returned no loss", name)
+	}
 	defer loss.MustDrop()
+	if n := loss.Numel(); n != 1 {
+		return out, fmt.Errorf("%s loss: the loss function returned %d values, want a scalar", name, n)
+	}
 	v := nn.Item(loss)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return out, fmt.Errorf("%s loss: the loss is %v; check the inputs", name, v)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,6 +79,21 @@ func (s *State) LoadVars(prefix string, vs *gnn.VarStore) error {
 		dst := v
 		if err := nn.CopyValues(&dst, src, prefix+name); err != nil {
 			return fmt.Errorf("%w: set the method up with the config it was saved with", err)
+		}
+	}
+	return nil
+}
+
+// CheckVars checks, without changing anything, that LoadVars(prefix, vs)
+// would find every variable of vs with its shape and dtype.
+func (s *State) CheckVars(prefix string, vs *gnn.VarStore) error {
+	for name, v := range vs.Variables() {
+		src, ok := s.Tensors[prefix+name]
+		if !ok {
+			return fmt.Errorf("state has no %q: it was saved by a method with a different head; set it up with the same config", prefix+name)
+		}
+		if !slices.Equal(v.MustSize(), src.MustSize()) || v.DType() != src.DType() {
+			return fmt.Errorf("variable %q: %v %v, saved %v %v; set the method up with the config it was saved with", prefix+name, v.DType(), v.MustSize(), src.DType(), src.MustSize())
 		}
 	}
 	return nil

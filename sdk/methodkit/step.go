@@ -40,7 +40,7 @@ func gather(name string, spec method.Spec, h *Heads, req method.StepRequest, s *
 	n := int64(-1)
 	for _, v := range spec.Views {
 		for _, tap := range spec.EffectiveTaps() {
-			for _, dk := range tapKeys(tap) {
+			for _, dk := range tap.Keys() {
 				dims, ok := h.Dims[dk]
 				if !ok {
 					return nil, fmt.Errorf("%s step: Setup gave no feature dims for %q (have %v)", name, dk, h.Dims)
@@ -84,18 +84,6 @@ func gather(name string, spec method.Spec, h *Heads, req method.StepRequest, s *
 	}
 	st.N = n
 	return st, nil
-}
-
-// tapKeys are the feature keys (without view) of one tap.
-func tapKeys(tap method.Tap) []string {
-	if tap.Kind == method.Pooled {
-		return []string{tap.Name}
-	}
-	keys := make([]string, len(tap.Layers))
-	for i, l := range tap.Layers {
-		keys[i] = tap.Name + "." + l
-	}
-	return keys
 }
 
 // checkShape checks that f is a float tensor shaped lead ++ dims, where a
@@ -199,6 +187,29 @@ func (s *Step) SampleIDs() (*ts.Tensor, error) {
 		return nil, errors.New("no sample ids; the Spec must set SampleIDs")
 	}
 	return s.Req.SampleIDs, nil
+}
+
+// Spec is the method's Spec for this step (its taps' layers and patch
+// counts, its views).
+func (s *Step) Spec() method.Spec { return s.spec }
+
+// Patches are view's online features of a Patches tap as [N, P, C], one
+// per layer of the tap in its order, float32 on the heads' device (the
+// same P locations of every image, as PatchNCE samples them); autograd
+// flows back to the leaves.
+func (s *Step) Patches(view, tap string) ([]*ts.Tensor, error) {
+	for _, t := range s.spec.EffectiveTaps() {
+		if t.Name != tap || t.Kind != method.Patches {
+			continue
+		}
+		out := make([]*ts.Tensor, 0, len(t.Layers))
+		for _, k := range t.Keys() {
+			x := s.OnlineTap(view, k)
+			out = append(out, s.T(x.MustView([]int64{s.N, int64(t.Patches), -1}, false)))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("the Spec has no patches tap %q", tap)
 }
 
 // Metric records a named scalar for the step's response.
