@@ -112,12 +112,8 @@ func (m *byolStep) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 		return s.T(m.pred.Forward(s.T(m.proj.Forward(s.Online(v), s.Train)), s.Train))
 	}
 	p1, p2 := predict("v1"), predict("v2")
-	mom := m.target.MomentumAt(s.Index, s.Heads.Total)
-	s.Metric("momentum", mom)
-	if s.Train {
-		if err := s.Heads.EMA(mom); err != nil {
-			return nil, err
-		}
+	if _, err := s.EMA(m.target); err != nil {
+		return nil, err
 	}
 	target := func(v string) *ts.Tensor { return s.T(m.targetProj.Forward(s.Target(v), s.Train)) }
 	return NegCosine(p1, p2, target("v1"), target("v2"), m.eps), nil

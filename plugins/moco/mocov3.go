@@ -123,14 +123,10 @@ func (m *mocoV3Step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 		return s.T(m.pred.Forward(s.T(m.proj.Forward(s.Online(v), s.Train)), s.Train))
 	}
 	q1, q2 := query("v1"), query("v2")
-	mom := m.c.target().MomentumAt(s.Index, s.Heads.Total)
-	if s.Train {
-		if err := s.Heads.EMA(mom); err != nil {
-			return nil, err
-		}
+	if _, err := s.EMA(m.c.target()); err != nil {
+		return nil, err
 	}
 	k1 := s.T(m.keyProj.Forward(s.Target("v1"), s.Train))
 	k2 := s.T(m.keyProj.Forward(s.Target("v2"), s.Train))
-	s.Metric("momentum", mom)
 	return SymmetricLoss(q1, q2, k1, k2, m.c.T), nil
 }

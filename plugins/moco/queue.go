@@ -197,14 +197,10 @@ func (m *mocoStep) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 		return nil, fmt.Errorf("a batch of %d is larger than the queue (K %d)", s.N, m.c.K)
 	}
 	q := s.T(m.head.Forward(s.Online("v1"), s.Train))
-	mom := m.c.target().MomentumAt(s.Index, s.Heads.Total)
-	if s.Train {
-		if err := s.Heads.EMA(mom); err != nil {
-			return nil, err
-		}
+	if _, err := s.EMA(m.c.target()); err != nil { // before the key forward, as the reference
+		return nil, err
 	}
 	m.keys = s.T(m.keyHd.Forward(s.Target("v2"), s.Train))
-	s.Metric("momentum", mom)
 	return QueueLoss(q, m.keys, m.queue, m.c.T), nil
 }
 

@@ -325,12 +325,8 @@ func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 		return m.featprop(s.Scope, rows(s.Scope, m.proj, s.OnlineTap(v, m.key), s.Train), s.Train)
 	}
 	p1, p2 := pred("v1"), pred("v2")
-	mom := target.MomentumAt(s.Index, s.Heads.Total)
-	s.Metric("momentum", mom)
-	if s.Train {
-		if err := s.Heads.EMA(mom); err != nil {
-			return nil, err
-		}
+	if _, err := s.EMA(target); err != nil {
+		return nil, err
 	}
 	var k1, k2 *ts.Tensor
 	nn.NoGrad(func() {

@@ -212,6 +212,19 @@ func (s *Step) Patches(view, tap string) ([]*ts.Tensor, error) {
 	return nil, fmt.Errorf("the Spec has no patches tap %q", tap)
 }
 
+// EMA moves the heads' EMA copies for this step along t's schedule (the
+// host moves the trunk's target along the same one): it records the
+// momentum as the metric "momentum" and, on training steps, moves every
+// group's target. It returns the momentum.
+func (s *Step) EMA(t method.Target) (float64, error) {
+	m := t.MomentumAt(s.Index, s.Heads.Total)
+	s.Metric("momentum", m)
+	if s.Train {
+		return m, s.Heads.EMA(m)
+	}
+	return m, nil
+}
+
 // Metric records a named scalar for the step's response.
 func (s *Step) Metric(name string, v float64) { s.metrics[name] = v }
 
