@@ -49,7 +49,7 @@ var Def = methodkit.Def[Config]{
 	},
 	Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
 		head, err := nn.NewMLP(h.Sub("proj"), h.Rng, nn.Projector(h.Dim, c.ProjHidden, c.ProjOut))
-		return &step{head, c.Temperature}, errors.Join(err, h.Adam(c.LR, c.WeightDecay))
+		return NewStep(head, c.Temperature), errors.Join(err, h.Adam(c.LR, c.WeightDecay))
 	},
 	Loss: &methodkit.Loss[Config]{Roles: []string{"z1", "z2"}, Fn: func(r method.Tensors, c *Config, _ method.Params) (*ts.Tensor, error) {
 		if err := methodkit.SamePairs(r["z1"], r["z2"], 2); err != nil {
@@ -60,8 +60,13 @@ var Def = methodkit.Def[Config]{
 	MinBatch: 2,
 }
 
+// NewStep is SimCLR's training step over any projection head (SimCLR v2
+// reuses it with its deeper head): both views through head as one batch,
+// NT-Xent at temperature t.
+func NewStep(head methodkit.Head, t float64) methodkit.Stepper { return &step{head, t} }
+
 type step struct {
-	head *nn.MLP
+	head methodkit.Head
 	t    float64
 }
 

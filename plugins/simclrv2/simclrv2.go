@@ -63,23 +63,12 @@ var Def = methodkit.Def[Config]{
 	Spec: func(*Config) method.Spec { return simclr.Def.Spec(nil) },
 	Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
 		head, err := nn.NewMLP(h.Sub("proj"), h.Rng, HeadConfig(h.Dim, c.ProjLayers, c.ProjHidden, c.ProjOut))
-		return &step{head, c.Temperature}, errors.Join(err, h.Adam(c.LR, c.WeightDecay))
+		return simclr.NewStep(head, c.Temperature), errors.Join(err, h.Adam(c.LR, c.WeightDecay))
 	},
 	Loss: &methodkit.Loss[Config]{Roles: []string{"z1", "z2"}, Fn: func(r method.Tensors, c *Config, p method.Params) (*ts.Tensor, error) {
 		return simclr.Def.Loss.Fn(r, &simclr.Config{Temperature: c.Temperature}, p)
 	}},
 	MinBatch: 2,
-}
-
-type step struct {
-	head *nn.MLP
-	t    float64
-}
-
-func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
-	z := s.Together(m.head, "v1", "v2")
-	s.Metric("temperature", m.t)
-	return simclr.NTXent(z[0], z[1], m.t), nil
 }
 
 // New returns a SimCLR v2 method that still needs Setup (Loss works at once).

@@ -17,17 +17,28 @@ func (p Params) Float(name string) (float64, error) {
 	if !ok {
 		return 0, fmt.Errorf("missing param %q (have %v)", name, p.names())
 	}
-	switch x := v.(type) {
-	case float64:
+	if x, ok := Number(v); ok {
 		return x, nil
-	case float32:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
 	}
 	return 0, fmt.Errorf("param %q is %T, want a number", name, v)
+}
+
+// Number is v as a float64 when v is a number as JSON, YAML or Go code
+// carries it (float64, float32, int, int32, int64).
+func Number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	}
+	return 0, false
 }
 
 // FloatOr returns a number parameter, or def when it is absent.

@@ -225,17 +225,8 @@ func set(fv reflect.Value, raw any) error {
 }
 
 func number(raw any) (float64, error) {
-	switch x := raw.(type) {
-	case float64:
+	if x, ok := method.Number(raw); ok {
 		return x, nil
-	case float32:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
-	case int32:
-		return float64(x), nil
 	}
 	return 0, fmt.Errorf("%v (%T) is not a number", raw, raw)
 }
