@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/selfsup/selfsup/sdk/conformance"
-	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/methodkit"
-	"github.com/selfsup/selfsup/sdk/plugin"
 )
 
 var ctor = methodkit.Constructor(Def)
@@ -36,23 +31,5 @@ func TestConformanceOutOfProcess(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build the plugin: %v\n%s", err, out)
 	}
-	ctx := context.Background()
-	m, err := plugin.Open(ctx, bin, plugin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	cases, err := conformance.LoadCases("cases")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	passed, failed := conformance.RunAll(ctx, &out, conformance.Methods(map[string]method.Method{"simmoco": m}), cases)
-	if failed != 0 || passed != len(cases) {
-		t.Errorf("%d passed, %d failed:\n%s", passed, failed, out.String())
-	}
-	if !strings.Contains(out.String(), "3 passed, 0 failed") {
-		t.Errorf("closing line missing:\n%s", out.String())
-	}
-	t.Logf("%s", out.String())
+	conformance.TestPlugin(t, bin, "cases")
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/selfsup/selfsup/sdk/method"
+	"github.com/selfsup/selfsup/sdk/plugin"
 )
 
 // Run evaluates m's Loss on case c in float64 and judges it. A Loss error
@@ -100,5 +102,44 @@ func Test(t *testing.T, ctor method.Constructor, dir string) {
 				t.Errorf("%s", r.String())
 			}
 		})
+	}
+}
+
+// TestPlugin is Test through the real plugin binary at bin, as `selfsup
+// plugin check` runs it: every method the binary serves is opened out of
+// process and every case of it from dir ("" = the built-in cases) runs
+// through the plugin protocol. It fails when a method has no case or a
+// case fails, and logs the report.
+func TestPlugin(t *testing.T, bin, dir string) {
+	t.Helper()
+	ctx := t.Context()
+	b := plugin.Describe(ctx, bin)
+	if b.Err != nil {
+		t.Fatalf("conformance: %s is not a selfsup plugin: %v", bin, b.Err)
+	}
+	all, err := LoadCases(dir)
+	if err != nil {
+		t.Fatalf("conformance: %v", err)
+	}
+	methods := map[string]method.Method{}
+	var cases []Case
+	for _, name := range b.MethodNames() {
+		m, err := plugin.Open(ctx, bin, plugin.Options{Method: name})
+		if err != nil {
+			t.Fatalf("conformance: open %s of %s: %v", name, bin, err)
+		}
+		t.Cleanup(func() { m.Close() })
+		methods[name] = m
+		mine := ForMethod(all, name)
+		if len(mine) == 0 {
+			t.Errorf("conformance: no case for method %q in %s", name, dir)
+		}
+		cases = append(cases, mine...)
+	}
+	var out strings.Builder
+	passed, failed := RunAll(ctx, &out, Methods(methods), cases)
+	t.Logf("%s", out.String())
+	if failed != 0 || passed != len(cases) {
+		t.Errorf("%d passed, %d failed of %d cases through %s", passed, failed, len(cases), bin)
 	}
 }
