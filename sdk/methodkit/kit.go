@@ -82,7 +82,7 @@ type Method[C any] struct {
 	cfg     C
 	heads   *Heads
 	stepper Stepper
-	dims    map[string][]int64
+	spec    method.Spec // the set-up method's, for Step (no reflection per step)
 }
 
 // New returns a fresh method from def (set it up before Step; Loss works at
@@ -173,7 +173,7 @@ func (m *Method[C]) Setup(ctx context.Context, req method.SetupRequest) (method.
 		h.release()
 		return method.SetupResponse{}, fmt.Errorf("%s setup: %w", m.def.Name, err)
 	}
-	m.heads, m.stepper = h, st
+	m.heads, m.stepper, m.spec = h, st, m.Spec()
 	return method.SetupResponse{Parameters: h.Params()}, nil
 }
 
@@ -203,7 +203,7 @@ func (m *Method[C]) Step(ctx context.Context, req method.StepRequest) (resp meth
 	defer nn.Autograd()()
 	s := tensor.NewScope()
 	defer s.Close()
-	st, err := gather(m.def.Name, m.Spec(), m.heads, req, s)
+	st, err := gather(m.def.Name, m.spec, m.heads, req, s)
 	if err != nil {
 		return method.StepResponse{}, err
 	}
