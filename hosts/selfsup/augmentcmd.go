@@ -39,7 +39,7 @@ Flags:`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if !*show && !*dump {
 		fs.Usage()

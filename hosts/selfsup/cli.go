@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,6 +63,38 @@ func (k *kvFlags) Set(s string) error {
 	} else {
 		(*k)[key] = val
 	}
+	return nil
+}
+
+// flagExit is the exit status of a failed flag parse: 0 when help was
+// asked for (-h, --help), 2 for a wrong flag.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+// optUint is a flag that may be left unset (a recipe's value then holds);
+// unlike a sentinel default it prints no "(default -1)" in --help.
+type optUint struct {
+	v   uint64
+	set bool
+}
+
+func (o *optUint) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.FormatUint(o.v, 10)
+}
+
+func (o *optUint) Set(s string) error {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("want a non-negative integer: %w", err)
+	}
+	o.v, o.set = v, true
 	return nil
 }
 

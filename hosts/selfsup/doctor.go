@@ -34,7 +34,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	checks := doctorChecks(ctx, *dataDir)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

@@ -43,3 +43,26 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("stderr: %s", errb.String())
 	}
 }
+
+// TestHelpAndBadFlags: help that was asked for exits 0 on every command, a
+// wrong flag exits 2, and no flag's help shows a sentinel default.
+func TestHelpAndBadFlags(t *testing.T) {
+	for name := range commands() {
+		for _, tc := range []struct {
+			arg  string
+			want int
+		}{{"--help", 0}, {"-h", 0}, {"--no-such-flag", 2}} {
+			args := append(strings.Fields(name), tc.arg)
+			if name == "plugin" {
+				args = []string{"plugin", "list", tc.arg}
+			}
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), args, &out, &errb); code != tc.want {
+				t.Errorf("selfsup %s: exit %d, want %d\n%s", strings.Join(args, " "), code, tc.want, errb.String())
+			}
+			if tc.want == 0 && strings.Contains(out.String()+errb.String(), "(default -1)") {
+				t.Errorf("selfsup %s prints a sentinel default:\n%s", strings.Join(args, " "), errb.String())
+			}
+		}
+	}
+}

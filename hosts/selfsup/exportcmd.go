@@ -35,7 +35,7 @@ Flags:`)
 	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(pos) != 1 {
 		fs.Usage()

@@ -69,7 +69,7 @@ func pluginFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 func pluginList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pluginFlags("list", "Usage: selfsup plugin list [DIR...]\n\nStarts every selfsup-* binary in the folders, asks what it serves and prints a table.", stderr)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	dirs := fs.Args()
 	bins, err := plugin.List(ctx, dirs)
@@ -104,7 +104,7 @@ func pluginLock(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := pluginFlags("lock", "Usage: selfsup plugin lock [--out FILE] [DIR...]\n\nPins the SHA-256 of every plugin binary in the folders; hosts then refuse a binary that differs.", stderr)
 	out := fs.String("out", plugin.DefaultLockFile, "lock file to write")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	l, err := plugin.Lock(ctx, *out, fs.Args())
 	if err != nil {
@@ -127,7 +127,7 @@ func pluginCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := pluginFlags("check", "Usage: selfsup plugin check [--cases DIR] PLUGIN...\n\nRuns every conformance case of the methods each PLUGIN serves, out of process,\nthrough its Loss in float64; prints one line per case and \"N passed, M failed\".", stderr)
 	casesDir := fs.String("cases", "", "folder of conformance case files (default $"+conformance.EnvCases+", else the golden cases built into selfsup)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -231,7 +231,7 @@ func pluginParams(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := pluginFlags("params", "Usage: selfsup plugin params [--in-process] METHOD...\n\nPrints the hyper-parameters of each METHOD (a method name, or a plugin binary's\npath or name for all its methods): name, kind, default and what it does.", stderr)
 	inProcess := fs.Bool("in-process", false, "describe the built-in packages instead of the plugin binaries")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()

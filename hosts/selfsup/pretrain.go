@@ -25,10 +25,11 @@ type runFlags struct {
 	encoder   string
 	epochs    float64
 	steps     int64
+	snapEvery int64
 	batch     int
 	lr        float64
 	optimizer string
-	seed      int64
+	seed      optUint
 	device    string
 	out       string
 	data      string
@@ -49,9 +50,10 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.epochs, "epochs", 0, "epochs of the training set (default 1)")
 	fs.Int64Var(&f.steps, "steps", 0, "train this many steps instead of epochs")
 	fs.IntVar(&f.batch, "batch-size", 0, "images per step (default 256)")
+	fs.Int64Var(&f.snapEvery, "snapshot-every", 0, "keep an in-memory snapshot every N steps, from which a plugin that dies is restarted and its steps replayed exactly (default 100)")
 	fs.Float64Var(&f.lr, "lr", 0, "trunk learning rate (default 1e-3 with adam)")
 	fs.StringVar(&f.optimizer, "optimizer", "", "trunk optimizer: adam, adamw, sgd, lars (default adam)")
-	fs.Int64Var(&f.seed, "seed", -1, "random seed; same seed, same CPU result (default 0)")
+	fs.Var(&f.seed, "seed", "random seed; same seed, same CPU result (default 0)")
 	fs.StringVar(&f.device, "device", "", "cpu, cuda, cuda:N or auto (default cpu)")
 	fs.StringVar(&f.out, "out", "", "run folder for metrics.jsonl, loss.png, checkpoint.safetensors, eval.json (default runs/<method>)")
 	fs.StringVar(&f.data, "data", "", "fashion-mnist or a folder of images (class subfolders = labels)")
@@ -86,14 +88,17 @@ func (f *runFlags) apply(r *recipe) error {
 	if f.batch > 0 {
 		t.BatchSize = f.batch
 	}
+	if f.snapEvery > 0 {
+		t.SnapshotEvery = f.snapEvery
+	}
 	if f.optimizer != "" {
 		t.Optimizer.Name = f.optimizer
 	}
 	if f.lr > 0 {
 		t.Optimizer.LR = f.lr
 	}
-	if f.seed >= 0 {
-		t.Seed = uint64(f.seed)
+	if f.seed.set {
+		t.Seed = f.seed.v
 	}
 	if f.device != "" {
 		t.Device = f.device
@@ -136,7 +141,7 @@ func openMethod(ctx context.Context, name string, inProcess bool, log zerolog.Lo
 	if inProcess {
 		return plugins.New(name)
 	}
-	m, err := plugin.Open(ctx, name, plugin.Options{Logger: &log, MaxRestarts: 1})
+	m, err := plugin.Open(ctx, name, plugin.Options{Logger: &log}) // a death mid-run: the trainer recovers it (recovery.Guard)
 	if err != nil {
 		return nil, fmt.Errorf("open method %s: %w (build the plugins with `make build`, or pass --in-process)", name, err)
 	}
@@ -164,7 +169,7 @@ Flags:`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	log := newLogger(stderr)
 	var r recipe

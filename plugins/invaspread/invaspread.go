@@ -30,7 +30,7 @@ const Name = "invaspread"
 // 1e-6 (the official SGD lr 0.03 and weight decay 5e-4 train the whole
 // network, the trunk's optimizer here).
 type Config struct {
-	NegM        float64 `param:"negM" default:"1" doc:"weight of the negatives' terms, in (0, 1]"`
+	NegM        float64 `param:"negM" default:"1" doc:"weight of the negatives' terms (> 0; the reference's negM)"`
 	T           float64 `param:"T" default:"0.1" doc:"softmax temperature (> 0)"`
 	LowDim      int64   `param:"low_dim" default:"128" doc:"width of the unit embedding Linear(D, low_dim)"`
 	LR          float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the head"`
@@ -39,8 +39,8 @@ type Config struct {
 
 // Validate checks the config.
 func (c *Config) Validate() error {
-	if c.T <= 0 || c.NegM <= 0 || c.NegM > 1 {
-		return fmt.Errorf("negM %v, T %v: want 0 < negM ≤ 1 and T > 0", c.NegM, c.T)
+	if c.T <= 0 || c.NegM <= 0 {
+		return fmt.Errorf("negM %v, T %v: want negM > 0 and T > 0", c.NegM, c.T)
 	}
 	return nil
 }

@@ -64,6 +64,7 @@ type Method struct {
 	setup    *method.SetupRequest // replayed by Restart
 	saved    []byte               // the last state saved or loaded; replayed by Restart
 	hasSaved bool
+	dirty    bool // a training step changed the state since it was saved, loaded or set up
 	restarts int
 	closed   bool
 
@@ -81,13 +82,23 @@ type DiedError struct {
 	Call string
 	// Err is the transport error that revealed it.
 	Err error
+	// StateLost says that training steps had changed the method's state
+	// since it was last saved, loaded or set up: a restart alone cannot
+	// bring it back, so the wrapper did not retry on its own.
+	StateLost bool
 }
 
 func (e *DiedError) Error() string {
+	if e.StateLost {
+		return fmt.Sprintf("plugin %s (method %s) died during %s: %v; the method's state since it was last saved is lost: a training host restarts it, restores its last snapshot and replays the steps since (sdk/recovery), or resume the run from its last checkpoint", e.Plugin, e.Method, e.Call, e.Err)
+	}
 	return fmt.Sprintf("plugin %s (method %s) died during %s: %v; call Restart to start a new process and reload the last saved state, or set plugin.Options.MaxRestarts", e.Plugin, e.Method, e.Call, e.Err)
 }
 
 func (e *DiedError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, method.ErrDied) true for a DiedError.
+func (e *DiedError) Is(target error) bool { return target == method.ErrDied }
 
 // remoteError is an error the plugin returned: its message reads as the
 // plugin wrote it and status.FromError still finds its gRPC status.
@@ -281,7 +292,16 @@ func (m *Method) invoke(ctx context.Context, call string, f func(ctx context.Con
 			return nil
 		}
 		var died *DiedError
-		if !errors.As(err, &died) || m.restarts >= m.opts.MaxRestarts {
+		if !errors.As(err, &died) {
+			return err
+		}
+		if m.dirty {
+			// Restarting from the last save would silently drop the
+			// steps since: leave that to a caller that can replay them.
+			died.StateLost = true
+			return err
+		}
+		if m.restarts >= m.opts.MaxRestarts {
 			return err
 		}
 		m.restarts++
@@ -296,6 +316,8 @@ func (m *Method) invoke(ctx context.Context, call string, f func(ctx context.Con
 // Restart kills the plugin process (if it still runs), starts a new one,
 // opens the method, replays the last Setup and Loads the last state passed
 // to Save or Load. Without a saved state the method restarts freshly set up.
+// Training steps taken since that state are not replayed: a training host
+// Loads its own snapshot after Restart and replays them (sdk/recovery).
 func (m *Method) Restart(ctx context.Context) error {
 	if m.closed {
 		return fmt.Errorf("plugin %s: method %s: Restart after Close; open it again", m.binary, m.name)
@@ -320,9 +342,18 @@ func (m *Method) Restart(ctx context.Context) error {
 			return fmt.Errorf("restart: reload saved state: %w", m.callError(ctx, "Load", err))
 		}
 	}
+	m.dirty = false
 	m.log.Info().Str("plugin", m.binary).Str("method", m.name).Int("pid", m.proc.pid()).
 		Bool("state_reloaded", m.hasSaved).Msg("plugin restarted")
 	return nil
+}
+
+// PID is the plugin process's id, or 0 when no process runs.
+func (m *Method) PID() int {
+	if m.proc == nil {
+		return 0
+	}
+	return m.proc.pid()
 }
 
 func setupToProto(handle uint64, req method.SetupRequest, cfg map[string]*pb.Value) *pb.SetupRequest {
@@ -362,6 +393,7 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	saved.FeatureDims = maps.Clone(req.FeatureDims)
 	saved.Config = maps.Clone(req.Config)
 	m.setup = &saved
+	m.saved, m.hasSaved, m.dirty = nil, false, false // a new Setup starts afresh
 	return method.SetupResponse{Parameters: resp.Parameters}, nil
 }
 
@@ -474,6 +506,9 @@ func (m *Method) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	if err != nil {
 		return method.StepResponse{}, err
 	}
+	if req.Train {
+		m.dirty = true
+	}
 	var out method.StepResponse
 	tensor.Pinned(func() { out, err = m.decodeStep(req, resp) })
 	return out, err
@@ -571,7 +606,7 @@ func (m *Method) Save(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.saved, m.hasSaved = resp.State, true
+	m.saved, m.hasSaved, m.dirty = resp.State, true, false
 	return slices.Clone(resp.State), nil
 }
 
@@ -586,7 +621,7 @@ func (m *Method) Load(ctx context.Context, state []byte) error {
 	if err != nil {
 		return err
 	}
-	m.saved, m.hasSaved = slices.Clone(state), true
+	m.saved, m.hasSaved, m.dirty = slices.Clone(state), true, false
 	return nil
 }
 

@@ -539,18 +539,26 @@ func TestRestartRecoversSavedState(t *testing.T) {
 		t.Fatalf("training after restart: %v", err)
 	}
 
-	// With MaxRestarts the wrapper restarts and retries by itself.
-	m.opts.MaxRestarts = 1
+	// With MaxRestarts the wrapper restarts and retries by itself, but only
+	// while the state it would reload is the state the process had: right
+	// after a Save.
+	m.opts.MaxRestarts = 2
 	if _, err := m.Save(ctx); err != nil {
 		t.Fatal(err)
 	}
 	kill()
 	if err := step(); err != nil {
-		t.Fatalf("step with MaxRestarts=1 after a kill: %v", err)
+		t.Fatalf("step with MaxRestarts=2 after a kill right after a Save: %v", err)
 	}
+	// That step moved the state past the save: a restart would silently
+	// lose it, so the wrapper does not retry and says so.
 	kill()
-	if err := step(); !errors.As(err, &died) {
-		t.Fatalf("second kill with MaxRestarts=1 used up: %v, want a DiedError", err)
+	err = step()
+	if !errors.As(err, &died) || !died.StateLost || !errors.Is(err, method.ErrDied) {
+		t.Fatalf("kill after a training step: %v, want a DiedError with StateLost that is method.ErrDied", err)
+	}
+	if !strings.Contains(err.Error(), "state since it was last saved is lost") {
+		t.Errorf("error %q does not say the state is lost", err)
 	}
 }
 

@@ -46,32 +46,11 @@ func (t *Trainer) Save(ctx context.Context, path string) error {
 }
 
 func (t *Trainer) save(ctx context.Context, path string) error {
-	tensors := map[string]*ts.Tensor{}
-	addVars("trunk/", t.trunk.VarStore(), tensors)
-	if t.target != nil {
-		addVars("target/", t.target.VarStore(), tensors)
-	}
-	ost, osteps, err := t.opt.State()
+	tensors, owned, st, err := t.capture(ctx)
 	if err != nil {
-		return fmt.Errorf("checkpoint: optimizer state: %w", err)
+		return err
 	}
-	defer func() {
-		for _, x := range ost {
-			x.MustDrop()
-		}
-	}()
-	for k, v := range ost {
-		tensors["optim/"+k] = v
-	}
-	ms, err := t.m.Save(ctx)
-	if err != nil {
-		return fmt.Errorf("checkpoint: method %s state: %w", t.spec.Name, err)
-	}
-	st := state{
-		Version: checkpointVersion, Method: t.spec.Name, Encoder: t.trunk.Name(), InChannels: t.ds.C,
-		Step: t.step, TotalSteps: t.total, Position: t.sampler.Position(), OptimSteps: osteps,
-		MethodState: base64.StdEncoding.EncodeToString(ms), Config: t.cfg,
-	}
+	defer dropAll(owned)
 	js, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -80,6 +59,37 @@ func (t *Trainer) save(ctx context.Context, path string) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil
+}
+
+// capture gathers the run's state: its tensors by checkpoint name (the
+// trunk's and target's live variables, aliased, and copies of the
+// optimizer's state, which the caller frees: owned) and the rest.
+func (t *Trainer) capture(ctx context.Context) (tensors, owned map[string]*ts.Tensor, st state, err error) {
+	tensors = map[string]*ts.Tensor{}
+	addVars("trunk/", t.trunk.VarStore(), tensors)
+	if t.target != nil {
+		addVars("target/", t.target.VarStore(), tensors)
+	}
+	ost, osteps, err := t.opt.State()
+	if err != nil {
+		return nil, nil, st, fmt.Errorf("checkpoint: optimizer state: %w", err)
+	}
+	owned = map[string]*ts.Tensor{}
+	for k, v := range ost {
+		tensors["optim/"+k] = v
+		owned["optim/"+k] = v
+	}
+	ms, err := t.m.Save(ctx)
+	if err != nil {
+		dropAll(owned)
+		return nil, nil, st, fmt.Errorf("checkpoint: method %s state: %w", t.spec.Name, err)
+	}
+	st = state{
+		Version: checkpointVersion, Method: t.spec.Name, Encoder: t.trunk.Name(), InChannels: t.ds.C,
+		Step: t.step, TotalSteps: t.total, Position: t.sampler.Position(), OptimSteps: osteps,
+		MethodState: base64.StdEncoding.EncodeToString(ms), Config: t.cfg,
+	}
+	return tensors, owned, st, nil
 }
 
 // addVars adds a VarStore's variables (parameters and buffers) under prefix.
@@ -129,12 +139,21 @@ func (t *Trainer) resume(ctx context.Context, path string) error {
 	if st.Method != t.spec.Name || st.Encoder != t.trunk.Name() {
 		return fmt.Errorf("%s: a checkpoint of %s on %s, not %s on %s", path, st.Method, st.Encoder, t.spec.Name, t.trunk.Name())
 	}
-	if err := loadVars("trunk/", t.trunk.VarStore(), tensors); err != nil {
+	if err := t.restore(ctx, tensors, st); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// restore puts the run back to captured state: weights and buffers,
+// optimizer, method state, data position and step. It copies the tensors.
+func (t *Trainer) restore(ctx context.Context, tensors map[string]*ts.Tensor, st state) error {
+	if err := loadVars("trunk/", t.trunk.VarStore(), tensors); err != nil {
+		return err
 	}
 	if t.target != nil {
 		if err := loadVars("target/", t.target.VarStore(), tensors); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return err
 		}
 	}
 	ost := map[string]*ts.Tensor{}
@@ -144,17 +163,17 @@ func (t *Trainer) resume(ctx context.Context, path string) error {
 		}
 	}
 	if err := t.opt.SetState(ost, st.OptimSteps); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	ms, err := base64.StdEncoding.DecodeString(st.MethodState)
 	if err != nil {
-		return fmt.Errorf("%s: method state: %w", path, err)
+		return fmt.Errorf("method state: %w", err)
 	}
 	if err := t.m.Load(ctx, ms); err != nil {
-		return fmt.Errorf("%s: method %s state: %w", path, t.spec.Name, err)
+		return fmt.Errorf("method %s state: %w", t.spec.Name, err)
 	}
 	if err := t.sampler.Seek(st.Position); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	t.step = st.Step
 	return nil

@@ -60,6 +60,14 @@ type Config struct {
 	CheckpointEvery int64 `json:"checkpoint_every,omitempty" yaml:"checkpoint_every,omitempty"`
 	// LogEvery writes a metrics line every so many steps (default 1).
 	LogEvery int64 `json:"log_every,omitempty" yaml:"log_every,omitempty"`
+	// SnapshotEvery keeps an in-memory snapshot of the run every so many
+	// steps (default 100) when the method runs in a plugin process: if the
+	// process dies, the run restarts it, restores the snapshot and replays
+	// the steps since, ending bit-identical to an uninterrupted run.
+	SnapshotEvery int64 `json:"snapshot_every,omitempty" yaml:"snapshot_every,omitempty"`
+	// MaxRestarts bounds those recoveries over the run (default 3; -1:
+	// none, a death stops the run).
+	MaxRestarts int `json:"max_restarts,omitempty" yaml:"max_restarts,omitempty"`
 }
 
 // WithDefaults fills unset fields.
@@ -102,6 +110,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("no run folder: set out (--out DIR)")
 	case c.MinLR < 0 || c.MinLR > c.Optimizer.LR:
 		return fmt.Errorf("min_lr %v: want 0 up to the learning rate %v", c.MinLR, c.Optimizer.LR)
+	case c.SnapshotEvery < 0 || c.MaxRestarts < -1:
+		return fmt.Errorf("snapshot_every %d, max_restarts %d: want snapshot_every >= 0 and max_restarts >= -1", c.SnapshotEvery, c.MaxRestarts)
 	case c.WeightDecayEnd < 0 || c.ClipGrad < 0:
 		return fmt.Errorf("weight_decay_end %v, clip_grad %v: want 0 (off) or a positive value", c.WeightDecayEnd, c.ClipGrad)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/selfsup/selfsup/sdk/encoder"
 	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/optim"
+	"github.com/selfsup/selfsup/sdk/recovery"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
@@ -40,6 +41,7 @@ type Trainer struct {
 	wdSched optim.CosineSchedule // with Config.WeightDecayEnd
 	sampler *data.Sampler
 	log     zerolog.Logger
+	guard   *recovery.Guard
 
 	total   int64 // planned steps
 	perEp   int   // steps per epoch
@@ -157,6 +159,10 @@ func (t *Trainer) build(ctx context.Context, o Options) error {
 		return fmt.Errorf("train: trunk optimizer: %w", err)
 	}
 	t.params = optim.Tensors(params)
+	t.guard = recovery.New(t.m, t, recovery.Options{
+		Every: cfg.SnapshotEvery, MaxRestarts: cfg.MaxRestarts, Log: t.log,
+		Resume: fmt.Sprintf("resume from the last checkpoint (selfsup pretrain --resume, or Trainer.Resume of %s)", CheckpointFile),
+	})
 	return nil
 }
 
@@ -202,10 +208,22 @@ func (t *Trainer) Trunk() encoder.Encoder { return t.trunk }
 // History returns the metric records of this process's steps.
 func (t *Trainer) History() []Record { return t.history }
 
+// Restarts is how many times the method's process died and was restarted
+// with an exact recovery (see Config.SnapshotEvery).
+func (t *Trainer) Restarts() int {
+	if t.guard == nil {
+		return 0
+	}
+	return t.guard.Restarts()
+}
+
 // Close frees the trunk, the target, the optimizer state and the method.
 func (t *Trainer) Close() error {
 	if t.opt != nil {
 		t.opt.Close()
+	}
+	if t.guard != nil {
+		t.guard.Close()
 	}
 	var err error
 	if t.m != nil {
@@ -216,7 +234,25 @@ func (t *Trainer) Close() error {
 
 // Step trains one batch and returns its record. Pin the calling goroutine to
 // its OS thread (tensor.Pinned) around Step.
+//
+// A method in a plugin process that dies is recovered exactly: Step
+// restarts it, restores the last in-memory snapshot (every
+// Config.SnapshotEvery steps) of trunk, target, optimizer, method state and
+// sampler, replays the steps since and takes this one again. When that is
+// impossible it returns a *recovery.LostError and the run must resume
+// from a checkpoint.
 func (t *Trainer) Step(ctx context.Context) (Record, error) {
+	var rec Record
+	err := t.guard.Step(ctx, func(ctx context.Context) error {
+		var err error
+		rec, err = t.step1(ctx)
+		return err
+	})
+	return rec, err
+}
+
+// step1 trains one batch, without recovery.
+func (t *Trainer) step1(ctx context.Context) (Record, error) {
 	start := time.Now()
 	b := t.sampler.Next()
 	var err error
