@@ -100,6 +100,8 @@ type row[C any] struct {
 	// (the reference models return normalised projections).
 	raw  func(c *C) bool
 	logZ bool // nce: a learned log normaliser beside the head
+	// pass is how the official code runs the two views through the trunk.
+	pass method.Pass
 }
 
 // member makes row's method on the kit. P lets the shared code reach the
@@ -114,7 +116,7 @@ func member[C any, P interface {
 			return method.Spec{Views: []method.View{
 				{Name: "v1", Recipe: "simclr", Online: true},
 				{Name: "v2", Recipe: "simclr", Online: true},
-			}}
+			}, Pass: r.pass}
 		},
 		Build: func(h *methodkit.Heads, c *C) (methodkit.Stepper, error) {
 			hc := P(c).head()

@@ -122,7 +122,9 @@ func Def(locals int) methodkit.Def[Config] {
 				vs = append(vs, method.View{Name: v, Recipe: []string{"dino-global", "dino-global2", "dino-local"}[min(i, 2)], Online: true, Target: i < GlobalCrops})
 			}
 			t := teacherEMA
-			return method.Spec{Views: vs, Target: &t}
+			// MultiCropWrapper: crops of one resolution in one batch, the
+			// teacher on both global crops together
+			return method.Spec{Views: vs, Target: &t, Pass: method.Together}
 		},
 		// the student head and its teacher copy draw from h.Rng in the
 		// reference order (student MLP, teacher MLP, student last layer,

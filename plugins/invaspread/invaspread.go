@@ -55,7 +55,7 @@ var Def = methodkit.Def[Config]{
 		return method.Spec{Views: []method.View{
 			{Name: "v1", Recipe: "mocov2", Online: true},
 			{Name: "v2", Recipe: "mocov2", Online: true},
-		}}
+		}, Pass: method.Together} // demo_seen.py: net(torch.cat((inputs1, inputs2), 0))
 	},
 	Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
 		embed, err := nn.NewMLP(h.Sub("embed"), h.Rng, nn.MLPConfig{Dims: []int64{h.Dim, c.LowDim}})

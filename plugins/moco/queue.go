@@ -19,12 +19,19 @@ const MoCoName = "moco"
 
 // MoCoConfig is the Fashion-MNIST scale-down of MoCo v2 used by the PyTorch
 // reference. The paper's ImageNet setting is K 65536, T 0.2 (v2) or 0.07
-// (v1) and momentum 0.999; mlp false gives v1's linear head.
+// (v1) and momentum 0.999; mlp false gives v1's linear head. The head is
+// the official one, Linear–ReLU–Linear without BatchNorm (moco/builder.py
+// puts nn.ReLU between the trunk's fc layers). bn_splits is the Shuffle-BN
+// of MoCo's one-GPU CIFAR-10 demo: query and key trunks normalise over 8
+// interleaved splits of the batch (SplitBatchNorm) and the keys are
+// shuffled before the key trunk and unshuffled after, so that a query and
+// its key never share batch statistics (the leak Shuffle-BN exists to stop).
 type MoCoConfig struct {
 	T           float64 `param:"T" default:"0.2" doc:"InfoNCE temperature (> 0)"`
 	K           int64   `param:"K" default:"4096" doc:"queue length in keys (> 0, at least a batch)"`
 	Momentum    float64 `param:"momentum" default:"0.99" doc:"EMA momentum of the key head and trunk, in [0, 1]"`
-	MLP         bool    `param:"mlp" default:"true" doc:"v2's head Linear-BN-ReLU-Linear; false: v1's Linear"`
+	MLP         bool    `param:"mlp" default:"true" doc:"v2's head Linear-ReLU-Linear; false: v1's Linear"`
+	BNSplits    int64   `param:"bn_splits" default:"8" doc:"Shuffle-BN: BatchNorm over this many splits of the batch in both trunks, keys shuffled (1: plain BatchNorm, no shuffle)"`
 	ProjHidden  int64   `param:"proj_hidden" default:"128" doc:"hidden width of the MLP head"`
 	ProjOut     int64   `param:"proj_out" default:"64" doc:"key width C"`
 	LR          float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the head"`
@@ -33,14 +40,14 @@ type MoCoConfig struct {
 
 // Validate checks the config.
 func (c *MoCoConfig) Validate() error {
-	if c.T <= 0 || c.K <= 0 || c.Momentum < 0 || c.Momentum > 1 {
-		return fmt.Errorf("T %v, K %d, momentum %v: want T > 0, K > 0, momentum in [0, 1]", c.T, c.K, c.Momentum)
+	if c.T <= 0 || c.K <= 0 || c.Momentum < 0 || c.Momentum > 1 || c.BNSplits < 1 {
+		return fmt.Errorf("T %v, K %d, momentum %v, bn_splits %d: want T > 0, K > 0, momentum in [0, 1], bn_splits >= 1", c.T, c.K, c.Momentum, c.BNSplits)
 	}
 	return nil
 }
 
 func (c *MoCoConfig) target() method.Target {
-	return method.Target{Momentum: c.Momentum, Schedule: method.Constant}
+	return method.Target{Momentum: c.Momentum, Schedule: method.Constant, Shuffle: c.BNSplits > 1}
 }
 
 // MoCoDef is MoCo v1/v2 for the method kit: view v1 (recipe mocov2)
@@ -54,7 +61,7 @@ var MoCoDef = methodkit.Def[MoCoConfig]{
 		return method.Spec{Views: []method.View{
 			{Name: "v1", Recipe: "mocov2", Online: true},
 			{Name: "v2", Recipe: "mocov2", Target: true},
-		}, Target: &t}
+		}, Target: &t, BatchNormSplits: int(c.BNSplits)}
 	},
 	Build: buildMoCo,
 	Loss: &methodkit.Loss[MoCoConfig]{
@@ -154,7 +161,7 @@ type mocoStep struct {
 // buildMoCo makes the query head, its EMA key head, Adam, and a random
 // queue of unit keys, all from the seeded source in that order.
 func buildMoCo(h *methodkit.Heads, c *MoCoConfig) (methodkit.Stepper, error) {
-	cfg := nn.Projector(h.Dim, c.ProjHidden, c.ProjOut)
+	cfg := nn.MLPConfig{Dims: []int64{h.Dim, c.ProjHidden, c.ProjOut}} // no BatchNorm, as moco/builder.py
 	if !c.MLP {
 		cfg = nn.MLPConfig{Dims: []int64{h.Dim, c.ProjOut}}
 	}

@@ -45,7 +45,7 @@ var Def = methodkit.Def[Config]{
 		return method.Spec{Views: []method.View{
 			{Name: "v1", Recipe: "simclr", Online: true},
 			{Name: "v2", Recipe: "simclr", Online: true},
-		}}
+		}, Pass: method.Together} // tf2/model.py: tf.concat of the views along the batch
 	},
 	Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
 		head, err := nn.NewMLP(h.Sub("proj"), h.Rng, nn.Projector(h.Dim, c.ProjHidden, c.ProjOut))

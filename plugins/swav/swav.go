@@ -83,7 +83,8 @@ func Def(locals int) methodkit.Def[Config] {
 				}
 				vs = append(vs, method.View{Name: v, Recipe: recipe, Online: true})
 			}
-			return method.Spec{Views: vs}
+			// main_swav.py's multi-resolution forward: crops of one size in one batch
+			return method.Spec{Views: vs, Pass: method.Together}
 		},
 		Build: func(h *methodkit.Heads, c *Config) (methodkit.Stepper, error) {
 			st := &step{c: c, views: views, dev: h.Dev}

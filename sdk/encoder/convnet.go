@@ -23,9 +23,9 @@ const ConvNetS = "convnet-s"
 func newConvNetS(inChannels int64, dev gotch.Device, init bool) (*trunk, error) {
 	// (out channels, stride) of each block
 	blocks := [...]struct{ out, stride int64 }{{32, 1}, {64, 2}, {64, 1}, {128, 2}, {128, 1}}
-	t := &trunk{name: ConvNetS, in: inChannels, dim: 128, vs: nn.NewVarStore(dev)}
+	t := &trunk{name: ConvNetS, in: inChannels, dim: 128, vs: nn.NewVarStore(dev), bn: &bnConfig{}}
 	t.build = func(init bool) (*trunk, error) { return newConvNetS(inChannels, dev, init) }
-	b := &builder{dev: dev, init: init}
+	b := &builder{dev: dev, init: init, bn: t.bn}
 	root := t.vs.Root()
 	cin, stride := inChannels, int64(1)
 	for i, blk := range blocks {

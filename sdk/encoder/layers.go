@@ -39,6 +39,7 @@ const (
 type builder struct {
 	dev  gotch.Device
 	init bool
+	bn   *bnConfig // shared with the trunk built
 	err  error
 }
 
@@ -122,11 +123,12 @@ func (c *conv) forward(x *ts.Tensor) (*ts.Tensor, error) {
 // num_batches_tracked included.
 type batchNorm struct {
 	w, b, mean, variance, batches *ts.Tensor
+	cfg                           *bnConfig // the trunk's
 }
 
 func (b *builder) batchNorm(p *nn.Path, c int64) *batchNorm {
 	// PyTorch's initial values are constants, so init does not matter here.
-	bn := &batchNorm{}
+	bn := &batchNorm{cfg: b.bn}
 	if x := b.filled([]int64{c}, 1); x != nil {
 		bn.w = b.add(p, "weight", x, true)
 	}
@@ -162,6 +164,9 @@ func (b *builder) batchNorm(p *nn.Path, c int64) *batchNorm {
 // forward normalises x with batch statistics (updating the running ones and
 // counting the batch) when train is set, else with the running statistics.
 func (bn *batchNorm) forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
+	if train && bn.cfg != nil && bn.cfg.splits > 1 {
+		return bn.forwardSplit(x, int64(bn.cfg.splits))
+	}
 	y, err := batchNorm2d(x, bn.w, bn.b, bn.mean, bn.variance, train)
 	if err != nil {
 		return nil, err

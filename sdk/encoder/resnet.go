@@ -100,9 +100,9 @@ func newResNet(spec resnetSpec, inChannels int64, dev gotch.Device, init bool) (
 	if spec.bottleneck {
 		expansion = 4
 	}
-	t := &trunk{name: spec.name, in: inChannels, dim: 512 * expansion, vs: nn.NewVarStore(dev)}
+	t := &trunk{name: spec.name, in: inChannels, dim: 512 * expansion, vs: nn.NewVarStore(dev), bn: &bnConfig{}}
 	t.build = func(init bool) (*trunk, error) { return newResNet(spec, inChannels, dev, init) }
-	b := &builder{dev: dev, init: init}
+	b := &builder{dev: dev, init: init, bn: t.bn}
 	root := t.vs.Root()
 
 	var stem *conv

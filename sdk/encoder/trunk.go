@@ -27,6 +27,7 @@ type trunk struct {
 	dim    int64
 	vs     *nn.VarStore
 	stages []stage
+	bn     *bnConfig // shared with its BatchNorm layers
 	// build makes another trunk of the same architecture; with init false
 	// its variables are zeros and no random numbers are drawn.
 	build func(init bool) (*trunk, error)
@@ -125,6 +126,7 @@ func (t *trunk) Copy() (Encoder, error) {
 		c.vs.Destroy()
 		return nil, fmt.Errorf("copy %s: %w", t.name, err)
 	}
+	*c.bn = *t.bn
 	return c, nil
 }
 

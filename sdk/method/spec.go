@@ -39,7 +39,35 @@ type Spec struct {
 	// (`selfsup plugin params` prints them); methods on the kit take them
 	// from their config's tags.
 	Docs map[string]string `json:"docs,omitempty"`
+	// Pass says how views go through a trunk (and through the target):
+	// each on its own (EachView, the default) or views of equal shape as
+	// one batch (Together), as the method's official code does. It decides
+	// what BatchNorm's batch statistics cover.
+	Pass Pass `json:"pass,omitempty"`
+	// BatchNormSplits, above 1, makes the trunk's and the target's
+	// BatchNorm layers normalise each of that many equal, interleaved
+	// splits of a batch with its own statistics in train mode, averaging
+	// the running statistics over the splits (SplitBatchNorm of MoCo's
+	// CIFAR-10 demo: one process standing in for that many devices). The
+	// batch size must divide by it.
+	BatchNormSplits int `json:"batch_norm_splits,omitempty"`
 }
+
+// Pass is how a method's views go through a trunk.
+type Pass string
+
+// Passes.
+const (
+	// EachView runs every view through the trunk on its own: BatchNorm
+	// sees N images (MoCo, BYOL, SimSiam, Barlow Twins, the debiased and
+	// hard-negative losses' official code).
+	EachView Pass = "each"
+	// Together concatenates the views of equal shape, in Spec order, into
+	// one batch per shape: BatchNorm sees k·N images (SimCLR's tf2 model,
+	// InvaSpread, align/uniform; SwAV and DINO grouping crops by
+	// resolution).
+	Together Pass = "together"
+)
 
 // View is one augmented view of every image in a batch.
 type View struct {
@@ -111,6 +139,12 @@ type Target struct {
 	// by default it runs in training mode, as MoCo's and BYOL's key and
 	// target encoders do.
 	Inference bool `json:"inference,omitempty"`
+	// Shuffle permutes the target's batch (a fresh permutation every step,
+	// from the run's seed) before its pass and restores the order after,
+	// so that with BatchNormSplits its BatchNorm groups differ from the
+	// trunk's (MoCo's Shuffle-BN, which keeps a query and its key from
+	// sharing batch statistics).
+	Shuffle bool `json:"shuffle,omitempty"`
 }
 
 // TapKind says what a tap takes from the trunk.
@@ -220,6 +254,14 @@ func (s Spec) Validate() error {
 		default:
 			return fmt.Errorf("spec %s: unknown momentum schedule %q", s.Name, t.Schedule)
 		}
+	}
+	switch s.Pass {
+	case "", EachView, Together:
+	default:
+		return fmt.Errorf("spec %s: unknown pass %q (want %q or %q)", s.Name, s.Pass, EachView, Together)
+	}
+	if s.BatchNormSplits < 0 {
+		return fmt.Errorf("spec %s: %d BatchNorm splits", s.Name, s.BatchNormSplits)
 	}
 	for _, tap := range s.Taps {
 		switch tap.Kind {

@@ -285,12 +285,14 @@ func specToProto(s method.Spec) (*pb.Spec, error) {
 		return nil, fmt.Errorf("spec %s defaults: %w", s.Name, err)
 	}
 	out := &pb.Spec{
-		Name:         s.Name,
-		PseudoLabels: s.PseudoLabels,
-		SampleIds:    s.SampleIDs,
-		Modalities:   s.Modalities,
-		Defaults:     defaults,
-		Docs:         s.Docs,
+		Name:            s.Name,
+		PseudoLabels:    s.PseudoLabels,
+		SampleIds:       s.SampleIDs,
+		Modalities:      s.Modalities,
+		Defaults:        defaults,
+		Docs:            s.Docs,
+		Pass:            string(s.Pass),
+		BatchNormSplits: int64(s.BatchNormSplits),
 	}
 	for _, v := range s.Views {
 		pv := &pb.View{Name: v.Name, Recipe: v.Recipe, Size: int64(v.Size), Online: v.Online, Target: v.Target, Modality: v.Modality}
@@ -300,7 +302,7 @@ func specToProto(s method.Spec) (*pb.Spec, error) {
 		out.Views = append(out.Views, pv)
 	}
 	if t := s.Target; t != nil {
-		out.Target = &pb.Target{Momentum: t.Momentum, Schedule: string(t.Schedule), FinalMomentum: t.FinalMomentum, Inference: t.Inference}
+		out.Target = &pb.Target{Momentum: t.Momentum, Schedule: string(t.Schedule), FinalMomentum: t.FinalMomentum, Inference: t.Inference, Shuffle: t.Shuffle}
 	}
 	for _, t := range s.Taps {
 		out.Taps = append(out.Taps, &pb.Tap{Name: t.Name, Kind: string(t.Kind), Layers: t.Layers, Patches: int64(t.Patches)})
@@ -313,10 +315,12 @@ func specFromProto(p *pb.Spec) (method.Spec, error) {
 		return method.Spec{}, fmt.Errorf("plugin sent no spec")
 	}
 	s := method.Spec{
-		Name:         p.Name,
-		PseudoLabels: p.PseudoLabels,
-		SampleIDs:    p.SampleIds,
-		Modalities:   p.Modalities,
+		Name:            p.Name,
+		PseudoLabels:    p.PseudoLabels,
+		SampleIDs:       p.SampleIds,
+		Modalities:      p.Modalities,
+		Pass:            method.Pass(p.Pass),
+		BatchNormSplits: int(p.BatchNormSplits),
 	}
 	if len(p.Docs) > 0 {
 		s.Docs = p.Docs
@@ -336,7 +340,7 @@ func specFromProto(p *pb.Spec) (method.Spec, error) {
 		s.Views = append(s.Views, mv)
 	}
 	if t := p.Target; t != nil {
-		s.Target = &method.Target{Momentum: t.Momentum, Schedule: method.Schedule(t.Schedule), FinalMomentum: t.FinalMomentum, Inference: t.Inference}
+		s.Target = &method.Target{Momentum: t.Momentum, Schedule: method.Schedule(t.Schedule), FinalMomentum: t.FinalMomentum, Inference: t.Inference, Shuffle: t.Shuffle}
 	}
 	for _, t := range p.Taps {
 		s.Taps = append(s.Taps, method.Tap{Name: t.Name, Kind: method.TapKind(t.Kind), Layers: t.Layers, Patches: int(t.Patches)})

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -143,6 +144,16 @@ func (t *Trainer) build(ctx context.Context, o Options) error {
 	t.spec = t.m.Spec()
 	if err := t.spec.Validate(); err != nil {
 		return fmt.Errorf("train: method %s after setup: %w", t.spec.Name, err)
+	}
+	if n := t.spec.BatchNormSplits; n > 1 {
+		sp, ok := t.trunk.(encoder.BatchNormSplitter)
+		if !ok {
+			return fmt.Errorf("train: method %s wants BatchNorm over %d splits, which %s cannot do", t.spec.Name, n, cfg.Encoder)
+		}
+		if cfg.BatchSize%n != 0 {
+			return fmt.Errorf("train: method %s normalises over %d BatchNorm splits: pick a batch size that %d divides, not %d", t.spec.Name, n, n, cfg.BatchSize)
+		}
+		sp.SetBatchNormSplits(n) // the target, a copy, splits too
 	}
 	if t.spec.Target != nil {
 		if t.target, err = t.trunk.Copy(); err != nil {
@@ -287,6 +298,7 @@ func (t *Trainer) step1(ctx context.Context) (Record, error) {
 		momentum = t.spec.Target.MomentumAt(t.step, t.total)
 	}
 	patchIdx := t.patchIndices(len(b.Indices))
+	var onViews, tgViews []augment.View
 	for _, v := range t.spec.Views {
 		view, ok := views.View(v.Name)
 		if !ok {
@@ -299,27 +311,29 @@ func (t *Trainer) step1(ctx context.Context) (Record, error) {
 			req.Labels[v.Name+"/boxes"] = view.Boxes // float32 [N, 4] crop boxes (PixPro)
 		}
 		if v.Online {
-			feats, err := t.trunk.Forward(view.Images, true, t.layersWanted()...)
-			if err != nil {
-				return Record{}, fmt.Errorf("train: trunk on view %s: %w", v.Name, err)
-			}
-			for _, x := range feats {
-				s.T(x)
-			}
-			if err := t.tap(s, v.Name, false, view.Grid, feats, patchIdx, online, req.Features); err != nil {
-				return Record{}, err
-			}
+			onViews = append(onViews, view)
 		}
 		if v.Target {
-			var feats method.Tensors
-			tensor.NoGrad(func() { feats, err = t.target.Forward(view.Images, !t.spec.Target.Inference, t.layersWanted()...) })
-			if err != nil {
-				return Record{}, fmt.Errorf("train: target on view %s: %w", v.Name, err)
-			}
-			for _, x := range feats {
-				s.T(x)
-			}
-			if err := t.tap(s, v.Name, true, view.Grid, feats, patchIdx, nil, req.Features); err != nil {
+			tgViews = append(tgViews, view)
+		}
+	}
+	onFeats, err := t.pass(s, t.trunk, onViews, false)
+	if err != nil {
+		return Record{}, err
+	}
+	for i, view := range onViews {
+		if err := t.tap(s, view.Name, false, view.Grid, onFeats[i], patchIdx, online, req.Features); err != nil {
+			return Record{}, err
+		}
+	}
+	if len(tgViews) > 0 {
+		var tgFeats []method.Tensors
+		tensor.NoGrad(func() { tgFeats, err = t.pass(s, t.target, tgViews, true) })
+		if err != nil {
+			return Record{}, err
+		}
+		for i, view := range tgViews {
+			if err := t.tap(s, view.Name, true, view.Grid, tgFeats[i], patchIdx, nil, req.Features); err != nil {
 				return Record{}, err
 			}
 		}
@@ -404,6 +418,95 @@ func addMetric(m map[string]float64, name string, v float64) map[string]float64 
 	out := make(map[string]float64, len(m)+1)
 	maps.Copy(out, m)
 	out[name] = v
+	return out
+}
+
+// pass runs views through enc (the trunk, or the target when target is
+// set) as the Spec says: each on its own, or views of equal shape as one
+// batch (method.Together), the target's batch shuffled and unshuffled
+// around its pass (Target.Shuffle). It returns each view's features; they
+// belong to s.
+func (t *Trainer) pass(s *tensor.Scope, enc encoder.Encoder, views []augment.View, target bool) ([]method.Tensors, error) {
+	out := make([]method.Tensors, len(views))
+	train := !target || !t.spec.Target.Inference
+	for _, group := range t.groups(views) {
+		var names []string
+		imgs := make([]*ts.Tensor, len(group))
+		for k, i := range group {
+			names = append(names, views[i].Name)
+			imgs[k] = views[i].Images
+		}
+		x := imgs[0]
+		if len(imgs) > 1 {
+			x = s.T(ts.MustCat(imgs, 0))
+		}
+		var inv *ts.Tensor
+		if target && t.spec.Target.Shuffle {
+			n := x.MustSize()[0]
+			// A stream of its own: the patch positions stay as they were.
+			g := newStepRand(t.cfg.Seed^0x5bd1e995, uint64(t.step)).r.Perm(int(n))
+			perm, back := make([]int64, n), make([]int64, n)
+			for j, p := range g {
+				perm[j] = int64(p)
+				back[p] = int64(j)
+			}
+			pt := s.T(must(tensor.FromInt64(perm, n)))
+			inv = s.T(must(tensor.FromInt64(back, n)))
+			if t.dev.IsCuda() {
+				pt, inv = s.T(pt.MustTo(t.dev, false)), s.T(inv.MustTo(t.dev, false))
+			}
+			x = s.T(x.MustIndexSelect(0, pt, false))
+		}
+		feats, err := enc.Forward(x, train, t.layersWanted()...)
+		if err != nil {
+			what := "trunk"
+			if target {
+				what = "target"
+			}
+			return nil, fmt.Errorf("train: %s on view %s: %w", what, strings.Join(names, "+"), err)
+		}
+		for k, f := range feats {
+			s.T(f)
+			if inv != nil {
+				feats[k] = s.T(f.MustIndexSelect(0, inv, false))
+			}
+		}
+		if len(group) == 1 {
+			out[group[0]] = feats
+			continue
+		}
+		var off int64
+		for k, i := range group {
+			n := imgs[k].MustSize()[0]
+			out[i] = method.Tensors{}
+			for key, f := range feats {
+				out[i][key] = s.T(f.MustNarrow(0, off, n, false))
+			}
+			off += n
+		}
+	}
+	return out, nil
+}
+
+// groups are the passes of views through a trunk, as indices into views:
+// one per view, or with method.Together one per image shape, in order of
+// first appearance (views cut into a grid always go alone).
+func (t *Trainer) groups(views []augment.View) [][]int {
+	var out [][]int
+	shapes := map[string]int{} // shape -> index in out
+	for i, v := range views {
+		if t.spec.Pass != method.Together || v.Grid > 0 {
+			out = append(out, []int{i})
+			continue
+		}
+		key := fmt.Sprint(v.Images.MustSize()[1:])
+		if g, ok := shapes[key]; ok {
+			out[g] = append(out[g], i)
+			continue
+		}
+		shapes[key] = len(out)
+		out = append(out, []int{i})
+	}
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -31,13 +32,17 @@ type pullMethod struct {
 	steps     int64
 	momentum  float64 // of the target; 0.9 unless configured
 	inference bool    // run the target in inference mode (with momentum 1: a frozen teacher)
+	pass      method.Pass
+	splits    int
+	shuffle   bool
+	lastV2    []float32 // the last step's v2 features
 }
 
 func (p *pullMethod) Spec() method.Spec {
 	s := method.Spec{Name: "pull", Views: []method.View{
 		{Name: "v1", Recipe: "simclr", Online: true},
 		{Name: "v2", Recipe: "simclr", Online: !p.target, Target: p.target},
-	}}
+	}, Pass: p.pass, BatchNormSplits: p.splits}
 	if p.target {
 		m := p.momentum
 		if m == 0 {
@@ -47,6 +52,7 @@ func (p *pullMethod) Spec() method.Spec {
 		if p.inference {
 			s.Target = &method.Target{Momentum: 1, Schedule: method.Constant, Inference: true}
 		}
+		s.Target.Shuffle = p.shuffle
 	}
 	return s
 }
@@ -70,6 +76,7 @@ func (p *pullMethod) Loss(ctx context.Context, in method.LossInput) (method.Loss
 func (p *pullMethod) Step(ctx context.Context, req method.StepRequest) (method.StepResponse, error) {
 	k2 := method.FeatureKey("v2", "pooled", p.target)
 	a, b := req.Features["v1/pooled"], req.Features[k2]
+	p.lastV2, _ = tensor.Float32s(b)
 	d := a.MustSub(b, false)
 	loss := d.MustSquare(false).MustMean(a.DType(), true).Float64Values(true)[0]
 	n := float64(tensor.Numel(a.MustSize()))
@@ -351,4 +358,75 @@ func TestClipAndWeightDecaySchedule(t *testing.T) {
 	if len(rec.Metrics) != 1 || plain.opt.WeightDecay() != plain.cfg.Optimizer.WeightDecay {
 		t.Errorf("without clip_grad and weight_decay_end: metrics %v, weight decay %v; want the method's metrics and a constant decay", rec.Metrics, plain.opt.WeightDecay())
 	}
+}
+
+// TestViewPasses: views go through the trunk each on its own (two
+// BatchNorm batches a step) or together as one batch of 2N (one); a
+// shuffled target's features come back in the images' order (equal to an
+// unshuffled pass, BatchNorm being blind to order), and with BatchNorm
+// splits the shuffle changes what each image is normalised with.
+func TestViewPasses(t *testing.T) {
+	runtime.LockOSThread()
+	ds := smallData(t)
+	ctx := context.Background()
+	step := func(p *pullMethod) (*Trainer, float64) {
+		tr, err := New(ctx, Config{BatchSize: 32, Steps: 2, Seed: 7, Out: t.TempDir()}, Options{Data: ds, Method: p, Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		rec, err := tr.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr, rec.Loss
+	}
+	batches := func(tr *Trainer) int64 {
+		v := tr.Trunk().VarStore().Variables()["1.num_batches_tracked"]
+		n, err := tensor.Int64s(&v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n[0]
+	}
+	each, lossEach := step(&pullMethod{})
+	together, lossTogether := step(&pullMethod{pass: method.Together})
+	if b := batches(each); b != 2 {
+		t.Errorf("each view alone: %d BatchNorm batches in a step, want 2", b)
+	}
+	if b := batches(together); b != 1 {
+		t.Errorf("views together: %d BatchNorm batches in a step, want 1", b)
+	}
+	if lossEach == lossTogether {
+		t.Error("batch statistics over 2N images gave the loss of N-image statistics")
+	}
+
+	plain := &pullMethod{target: true}
+	step(plain)
+	shuffled := &pullMethod{target: true, shuffle: true}
+	step(shuffled)
+	if d := maxAbsDiff32(plain.lastV2, shuffled.lastV2); d > 1e-5 {
+		t.Errorf("shuffled target's features differ from the unshuffled ones by %.3g: not restored to the images' order", d)
+	}
+	split := &pullMethod{target: true, splits: 4}
+	step(split)
+	splitShuffled := &pullMethod{target: true, splits: 4, shuffle: true}
+	step(splitShuffled)
+	if d := maxAbsDiff32(split.lastV2, splitShuffled.lastV2); d < 1e-4 {
+		t.Errorf("with 4 BatchNorm splits the shuffle changed the target's features by only %.3g", d)
+	}
+	if _, err := New(ctx, Config{BatchSize: 30, Steps: 2, Seed: 7, Out: t.TempDir()}, Options{Data: ds, Method: &pullMethod{splits: 4}, Log: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "batch size") {
+		t.Errorf("batch 30 in 4 splits: %v, want an error about the batch size", err)
+	}
+}
+
+func maxAbsDiff32(a, b []float32) float64 {
+	if len(a) != len(b) || len(a) == 0 {
+		return math.Inf(1)
+	}
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
 }

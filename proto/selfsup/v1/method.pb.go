@@ -500,9 +500,13 @@ type Spec struct {
 	Modalities   []string          `protobuf:"bytes,7,rep,name=modalities,proto3" json:"modalities,omitempty"`
 	Defaults     map[string]*Value `protobuf:"bytes,8,rep,name=defaults,proto3" json:"defaults,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// One line per hyper-parameter of defaults: what it does.
-	Docs          map[string]string `protobuf:"bytes,9,rep,name=docs,proto3" json:"docs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Docs map[string]string `protobuf:"bytes,9,rep,name=docs,proto3" json:"docs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// How views go through a trunk: "each" (or empty) or "together".
+	Pass string `protobuf:"bytes,10,opt,name=pass,proto3" json:"pass,omitempty"`
+	// BatchNorm over this many splits of a batch in train mode; 0 or 1: none.
+	BatchNormSplits int64 `protobuf:"varint,11,opt,name=batch_norm_splits,json=batchNormSplits,proto3" json:"batch_norm_splits,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Spec) Reset() {
@@ -596,6 +600,20 @@ func (x *Spec) GetDocs() map[string]string {
 		return x.Docs
 	}
 	return nil
+}
+
+func (x *Spec) GetPass() string {
+	if x != nil {
+		return x.Pass
+	}
+	return ""
+}
+
+func (x *Spec) GetBatchNormSplits() int64 {
+	if x != nil {
+		return x.BatchNormSplits
+	}
+	return 0
 }
 
 type View struct {
@@ -758,6 +776,8 @@ type Target struct {
 	Schedule      string                 `protobuf:"bytes,2,opt,name=schedule,proto3" json:"schedule,omitempty"`
 	FinalMomentum float64                `protobuf:"fixed64,3,opt,name=final_momentum,json=finalMomentum,proto3" json:"final_momentum,omitempty"`
 	Inference     bool                   `protobuf:"varint,4,opt,name=inference,proto3" json:"inference,omitempty"`
+	// Shuffle the target's batch before its pass, unshuffle after.
+	Shuffle       bool `protobuf:"varint,5,opt,name=shuffle,proto3" json:"shuffle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -816,6 +836,13 @@ func (x *Target) GetFinalMomentum() float64 {
 func (x *Target) GetInference() bool {
 	if x != nil {
 		return x.Inference
+	}
+	return false
+}
+
+func (x *Target) GetShuffle() bool {
+	if x != nil {
+		return x.Shuffle
 	}
 	return false
 }
@@ -1838,7 +1865,7 @@ const file_selfsup_v1_method_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"$\n" +
 	"\n" +
 	"NumberList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\x01R\x06values\"\xec\x03\n" +
+	"\x06values\x18\x01 \x03(\x01R\x06values\"\xac\x04\n" +
 	"\x04Spec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
 	"\x05views\x18\x02 \x03(\v2\x10.selfsup.v1.ViewR\x05views\x12*\n" +
@@ -1851,7 +1878,10 @@ const file_selfsup_v1_method_proto_rawDesc = "" +
 	"modalities\x18\a \x03(\tR\n" +
 	"modalities\x12:\n" +
 	"\bdefaults\x18\b \x03(\v2\x1e.selfsup.v1.Spec.DefaultsEntryR\bdefaults\x12.\n" +
-	"\x04docs\x18\t \x03(\v2\x1a.selfsup.v1.Spec.DocsEntryR\x04docs\x1aN\n" +
+	"\x04docs\x18\t \x03(\v2\x1a.selfsup.v1.Spec.DocsEntryR\x04docs\x12\x12\n" +
+	"\x04pass\x18\n" +
+	" \x01(\tR\x04pass\x12*\n" +
+	"\x11batch_norm_splits\x18\v \x01(\x03R\x0fbatchNormSplits\x1aN\n" +
 	"\rDefaultsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
 	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ValueR\x05value:\x028\x01\x1a7\n" +
@@ -1869,12 +1899,13 @@ const file_selfsup_v1_method_proto_rawDesc = "" +
 	"\x04Grid\x12\x14\n" +
 	"\x05patch\x18\x01 \x01(\x03R\x05patch\x12\x16\n" +
 	"\x06stride\x18\x02 \x01(\x03R\x06stride\x12!\n" +
-	"\fpatch_recipe\x18\x03 \x01(\tR\vpatchRecipe\"\x85\x01\n" +
+	"\fpatch_recipe\x18\x03 \x01(\tR\vpatchRecipe\"\x9f\x01\n" +
 	"\x06Target\x12\x1a\n" +
 	"\bmomentum\x18\x01 \x01(\x01R\bmomentum\x12\x1a\n" +
 	"\bschedule\x18\x02 \x01(\tR\bschedule\x12%\n" +
 	"\x0efinal_momentum\x18\x03 \x01(\x01R\rfinalMomentum\x12\x1c\n" +
-	"\tinference\x18\x04 \x01(\bR\tinference\"_\n" +
+	"\tinference\x18\x04 \x01(\bR\tinference\x12\x18\n" +
+	"\ashuffle\x18\x05 \x01(\bR\ashuffle\"_\n" +
 	"\x03Tap\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
