@@ -66,7 +66,7 @@ var family = []method.Constructor{
 	member(row[AlignUniformConfig]{
 		name: AlignUniformName, summary: "Alignment and uniformity on the hypersphere (Wang & Isola 2020)",
 		// main.py: encoder(torch.cat([im_x, im_y])).chunk(2).
-		pass: method.Together,
+		pass:  method.Together,
 		roles: []string{"x", "y"},
 		loss: func(r method.Tensors, c *AlignUniformConfig) (*ts.Tensor, error) {
 			return AlignUniform(r["x"], r["y"], c.Alpha, c.T, c.Lam, c.AlignW), nil
@@ -75,7 +75,7 @@ var family = []method.Constructor{
 	member(row[DebiasedConfig]{
 		name: DebiasedName, summary: "Debiased contrastive learning, DCL (Chuang et al. 2020)",
 		// main.py: net(pos_1), net(pos_2), each view alone.
-		pass: method.EachView,
+		pass:  method.EachView,
 		roles: []string{"out_1", "out_2"},
 		loss: func(r method.Tensors, c *DebiasedConfig) (*ts.Tensor, error) {
 			if err := methodkit.SamePairs(r["out_1"], r["out_2"], 2); err != nil {
@@ -87,7 +87,7 @@ var family = []method.Constructor{
 	member(row[FlatNCEConfig]{
 		name: FlatNCEName, summary: "FlatNCE: contrastive learning without the small-batch penalty (Chen et al. 2021)",
 		// FlatCLR trains SimCLR's model: both views in one batch.
-		pass: method.Together,
+		pass:  method.Together,
 		roles: []string{"z1", "z2"},
 		loss: func(r method.Tensors, c *FlatNCEConfig) (*ts.Tensor, error) {
 			if err := methodkit.SamePairs(r["z1"], r["z2"], 2); err != nil {
@@ -101,7 +101,7 @@ var family = []method.Constructor{
 	member(row[HardNegConfig]{
 		name: HardNegName, summary: "Hard negative sampling, HCL (Robinson et al. 2021)",
 		// HCL's image/main.py (DCL's loop): net(pos_1), net(pos_2).
-		pass: method.EachView,
+		pass:  method.EachView,
 		roles: []string{"out_1", "out_2"},
 		loss: func(r method.Tensors, c *HardNegConfig) (*ts.Tensor, error) {
 			if err := methodkit.SamePairs(r["out_1"], r["out_2"], 2); err != nil {
@@ -113,7 +113,7 @@ var family = []method.Constructor{
 	member(row[InfoNCEConfig]{
 		name: InfoNCEName, summary: "CPC's InfoNCE: one positive against N negatives per anchor (van den Oord et al. 2018)",
 		// No two-view reference: as the SimCLR Fashion-MNIST reference, trunk(torch.cat([v1, v2])).
-		pass: method.Together,
+		pass:  method.Together,
 		roles: []string{"anchor", "positive", "negatives"},
 		loss: func(r method.Tensors, c *InfoNCEConfig) (*ts.Tensor, error) {
 			return InfoNCE(r["anchor"], r["positive"], r["negatives"], c.Temperature)
@@ -126,7 +126,7 @@ var family = []method.Constructor{
 	member(row[NCEConfig]{
 		name: NCEName, summary: "Binary noise-contrastive estimation: logistic regression of matched vs mismatched view pairs (Gutmann & Hyvärinen 2010)",
 		// No reference code: as the SimCLR Fashion-MNIST reference, one batch.
-		pass: method.Together,
+		pass:  method.Together,
 		roles: []string{"data", "noise"},
 		loss: func(r method.Tensors, _ *NCEConfig) (*ts.Tensor, error) {
 			return NCE(r["data"], r["noise"]), nil

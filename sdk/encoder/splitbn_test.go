@@ -60,7 +60,7 @@ func TestSplitBatchNorm(t *testing.T) {
 			if diff := maxAbsDiff(gotMean, wantMean); diff > 1e-6 {
 				t.Errorf("running mean differs from the mean over splits by %.3g", diff)
 			}
-			sgdStep(t, split, x, 0.1) // backward through the split view
+			sgdStep(t, split, x, 0.1)  // backward through the split view
 			pooled(t, split, x, false) // eval mode ignores the splits
 			bad := wave(t, 6, 3, 16, 16)
 			defer bad.MustDrop()
