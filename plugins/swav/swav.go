@@ -48,7 +48,7 @@ type Config struct {
 	FeatDim            int64   `param:"feat_dim" default:"128" doc:"projected feature (and prototype) width"`
 	NmbPrototypes      int64   `param:"nmb_prototypes" default:"300" doc:"number of prototypes (≥ 2)"`
 	FreezeIters        int64   `param:"freeze_prototypes_niters" default:"313" doc:"steps before the prototypes train"`
-	QueueLength        int64   `param:"queue_length" default:"0" doc:"queued embeddings per global crop for the codes (0: no queue)"`
+	QueueLength        int64   `param:"queue_length" default:"0" doc:"queued embeddings per global crop for the codes, cut to a multiple of the batch as main_swav.py (0: no queue)"`
 	EpochQueueStarts   float64 `param:"epoch_queue_starts" default:"15" doc:"epoch from which the queue is kept"`
 	LR                 float64 `param:"lr" default:"1e-3" doc:"Adam learning rate of the projector and prototypes"`
 	WeightDecay        float64 `param:"weight_decay" default:"1e-6" doc:"L2 weight decay of the projector and prototypes"`
@@ -106,7 +106,12 @@ func Def(locals int) methodkit.Def[Config] {
 			}, nil)
 			return st, err
 		},
-		Loss: &methodkit.Loss[Config]{Roles: []string{"scores"}, Fn: loss},
+		Loss: &methodkit.Loss[Config]{
+			Roles: []string{"scores"}, Fn: loss,
+			// the queue variant (queue_length > 0): METHODS.md's swav section
+			Optional: []string{"embedding", "prototypes", "queue"},
+			State:    lossState,
+		},
 	}
 }
 
@@ -141,7 +146,103 @@ func loss(r method.Tensors, c *Config, p method.Params) (*ts.Tensor, error) {
 	if err := checkLayout(r["scores"], ncrops, assign); err != nil {
 		return nil, err
 	}
-	return SwappedLoss(r["scores"], ncrops, assign, c.Temperature, c.Epsilon, int(c.SinkhornIterations), nil), nil
+	var queued []*ts.Tensor
+	if c.QueueLength > 0 {
+		if err := checkQueue(r, c, ncrops, assign); err != nil {
+			return nil, err
+		}
+		used, err := p.BoolOr("use_the_queue", false)
+		if err != nil {
+			return nil, err
+		}
+		s := tensor.NewScope()
+		defer s.Close()
+		nn.NoGrad(func() { queued = QueueScores(s, r["queue"], r["prototypes"], used) })
+	}
+	return SwappedLoss(r["scores"], ncrops, assign, c.Temperature, c.Epsilon, int(c.SinkhornIterations), queued), nil
+}
+
+// lossState is the queue after the step of the queue variant: each slot
+// shifted by N with crop crops_for_assign[i]'s embeddings in front.
+func lossState(r method.Tensors, c *Config, p method.Params) (method.Tensors, error) {
+	if c.QueueLength <= 0 {
+		return nil, nil
+	}
+	assign, err := p.Ints("crops_for_assign")
+	if err != nil {
+		return nil, err
+	}
+	crops, err := p.Ints("nmb_crops")
+	if err != nil {
+		return nil, err
+	}
+	var ncrops int64
+	for _, n := range crops {
+		ncrops += n
+	}
+	if err := checkQueue(r, c, ncrops, assign); err != nil {
+		return nil, err
+	}
+	return method.Tensors{"queue": Refill(r["queue"], r["embedding"], assign, r["scores"].MustSize()[0]/ncrops)}, nil
+}
+
+// checkQueue checks the queue variant's roles: embedding [ncrops·N, D],
+// prototypes [K, D] and queue [|assign|, L, D] with L = queue_length ≥ N.
+func checkQueue(r method.Tensors, c *Config, ncrops int64, assign []int64) error {
+	emb, proto, queue := r["embedding"], r["prototypes"], r["queue"]
+	if emb == nil || proto == nil || queue == nil {
+		return fmt.Errorf("queue_length %d: the queue variant needs roles embedding, prototypes and queue (METHODS.md, swav)", c.QueueLength)
+	}
+	rows, k := r["scores"].MustSize()[0], r["scores"].MustSize()[1]
+	es, ps, qs := emb.MustSize(), proto.MustSize(), queue.MustSize()
+	if len(es) != 2 || es[0] != rows || len(ps) != 2 || ps[0] != k || ps[1] != es[1] ||
+		len(qs) != 3 || qs[0] != int64(len(assign)) || qs[1] != c.QueueLength || qs[2] != es[1] || qs[1] < rows/ncrops {
+		return fmt.Errorf("embedding %v, prototypes %v, queue %v for scores [%d, %d]: want [ncrops·N, D], [K, D] and [%d, queue_length %d ≥ N, D]", es, ps, qs, rows, k, len(assign), c.QueueLength)
+	}
+	return nil
+}
+
+// QueueScores are the queued embeddings' scores queue[i] · prototypesᵀ
+// [L, K] for each slot i of queue [S, L, D] that is in use, nil for the
+// others: main_swav.py's use_the_queue, which turns on at the first slot
+// whose last row is not all zero (or from the start when used is set) and
+// stays on for the slots after it. They belong to s.
+func QueueScores(s *tensor.Scope, queue, prototypes *ts.Tensor, used bool) []*ts.Tensor {
+	qs := queue.MustSize()
+	out := make([]*ts.Tensor, qs[0])
+	wt := s.T(s.T(prototypes.MustDetach(false)).MustT(false))
+	for i := range qs[0] {
+		qi := s.T(queue.MustSelect(0, i, false))
+		if !used {
+			last := s.T(qi.MustSelect(0, qs[1]-1, false))
+			used = nn.Item(s.T(s.T(last.MustAbs(false)).MustSum(gotch.Double, false))) != 0
+		}
+		if used {
+			out[i] = s.T(qi.MustMatmul(wt, false))
+		}
+	}
+	return out
+}
+
+// Refill returns the queue [S, L, D] after a step: slot i shifted by n
+// rows (queue[i, n:] = queue[i, :L−n]) with crop assign[i]'s embeddings
+// (rows assign[i]·n … of emb) in front, in the queue's dtype, without
+// gradient. The caller owns the result.
+func Refill(queue, emb *ts.Tensor, assign []int64, n int64) *ts.Tensor {
+	var out *ts.Tensor
+	nn.NoGrad(func() {
+		s := tensor.NewScope()
+		defer s.Close()
+		l := queue.MustSize()[1]
+		parts := make([]*ts.Tensor, len(assign))
+		for i, a := range assign {
+			e := s.T(s.T(s.T(emb.MustNarrow(0, a*n, n, false)).MustDetach(false)).MustTotype(queue.DType(), false))
+			old := s.T(s.T(queue.MustSelect(0, int64(i), false)).MustNarrow(0, 0, l-n, false))
+			parts[i] = s.T(ts.MustCat([]*ts.Tensor{e, old}, 0))
+		}
+		out = ts.MustStack(parts, 0)
+	})
+	return out
 }
 
 func checkLayout(scores *ts.Tensor, ncrops int64, assign []int64) error {
@@ -243,7 +344,9 @@ func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 		return nil, fmt.Errorf("queue_length %d is shorter than the batch %d; raise it or set 0", c.QueueLength, n)
 	}
 	if s.Train && c.QueueLength > 0 && m.queue == nil && float64(s.Heads.Epoch(s.Index, n)) >= c.EpochQueueStarts {
-		m.queue = ts.MustZeros([]int64{GlobalCrops, c.QueueLength, c.FeatDim}, gotch.Float, m.dev)
+		// main_swav.py: "the queue needs to be divisible by the batch size"
+		l := c.QueueLength - c.QueueLength%n
+		m.queue = ts.MustZeros([]int64{GlobalCrops, l, c.FeatDim}, gotch.Float, m.dev)
 	}
 	xs := make([]*ts.Tensor, len(m.views))
 	for i, v := range m.views {
@@ -261,15 +364,10 @@ func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 	}
 	scores := s.T(emb.MustMatmul(s.T(w.MustT(false)), false))
 	var queued []*ts.Tensor
-	useQueue := m.queue != nil && (m.queueUsed || m.queueFull(s.Scope))
-	if useQueue {
-		nn.NoGrad(func() {
-			wd := s.T(w.MustDetach(false))
-			for i := range GlobalCrops {
-				qi := s.T(m.queue.MustSelect(0, int64(i), false))
-				queued = append(queued, s.T(qi.MustMatmul(s.T(wd.MustT(false)), false)))
-			}
-		})
+	useQueue := false
+	if m.queue != nil {
+		nn.NoGrad(func() { queued = QueueScores(s.Scope, m.queue, w, m.queueUsed) })
+		useQueue = queued[len(queued)-1] != nil
 	}
 	m.useQueue, m.emb = useQueue, emb
 	s.Metric("prototypes_frozen", b2f(m.frozen(s)))
@@ -292,7 +390,7 @@ func (m *step) Update(s *methodkit.Step) error {
 func (m *step) AfterUpdate(s *methodkit.Step) error {
 	if m.queue != nil {
 		m.queueUsed = m.useQueue
-		m.refill(s.Scope, m.emb, s.N)
+		m.refill(m.emb, s.N)
 	}
 	m.emb = nil
 	return nil
@@ -316,28 +414,12 @@ func normalizeInPlace(s *tensor.Scope, w *ts.Tensor) error {
 	return err
 }
 
-// queueFull reports whether the queue's last rows are filled (the
-// reference starts using it once queue[i, −1] is not all zero).
-func (m *step) queueFull(s *tensor.Scope) bool {
-	last := s.T(m.queue.MustSelect(1, m.c.QueueLength-1, false))
-	nz := s.T(s.T(last.MustAbs(false)).MustSum(gotch.Double, false))
-	return nn.Item(nz) != 0
-}
-
 // refill shifts each queue by the batch and puts the global crops'
 // embeddings in front (queue[i, n:] = queue[i, :−n]; queue[i, :n] = emb_i).
-func (m *step) refill(s *tensor.Scope, emb *ts.Tensor, n int64) {
-	nn.NoGrad(func() {
-		var parts []*ts.Tensor
-		for i := range int64(GlobalCrops) {
-			e := s.T(s.T(emb.MustNarrow(0, i*n, n, false)).MustDetach(false))
-			old := s.T(s.T(m.queue.MustSelect(0, i, false)).MustNarrow(0, 0, m.c.QueueLength-n, false))
-			parts = append(parts, s.T(ts.MustCat([]*ts.Tensor{e, old}, 0)))
-		}
-		nq := ts.MustStack(parts, 0)
-		m.queue.MustDrop()
-		m.queue = nq
-	})
+func (m *step) refill(emb *ts.Tensor, n int64) {
+	nq := Refill(m.queue, emb, []int64{0, 1}, n)
+	m.queue.MustDrop()
+	m.queue = nq
 }
 
 // SaveState adds the queue and whether it is in use.
@@ -356,7 +438,7 @@ func (m *step) LoadState(st *methodkit.State) error {
 	}
 	var nq *ts.Tensor
 	if q, ok := st.Tensors["queue"]; ok {
-		if sz := q.MustSize(); len(sz) != 3 || sz[1] != m.c.QueueLength || sz[2] != m.c.FeatDim {
+		if sz := q.MustSize(); len(sz) != 3 || sz[0] != GlobalCrops || sz[1] < 1 || sz[1] > m.c.QueueLength || sz[2] != m.c.FeatDim {
 			return fmt.Errorf("saved queue %v does not fit queue_length %d and feat_dim %d; set up with the saved config", sz, m.c.QueueLength, m.c.FeatDim)
 		}
 		nq = q.MustTo(m.dev, false).MustTotype(gotch.Float, true).MustContiguous(true)

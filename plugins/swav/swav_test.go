@@ -77,3 +77,11 @@ func TestSpec(t *testing.T) {
 		t.Errorf("spec %+v: want 2 global simclr crops, then dino-local crops, no target", s)
 	}
 }
+
+// TestQueueConformance: the queue variant of the loss (METHODS.md, swav)
+// against cases from a float64 transcription of main_swav.py's loss with
+// its queue (testdata/make_queue_cases.py): a full queue, one still
+// filling, and use_the_queue carried from slot 0 to slot 1.
+func TestQueueConformance(t *testing.T) {
+	conformance.Test(t, swav.Constructor(), "testdata/queue")
+}

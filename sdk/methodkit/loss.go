@@ -18,6 +18,9 @@ import (
 type Loss[C any] struct {
 	// Roles are the float inputs the loss reads; every one must be given.
 	Roles []string
+	// Optional are float inputs the loss reads when they are given (a
+	// variant's extra roles: SwAV's queue); Fn finds the ones given in r.
+	Optional []string
 	// Fn computes the scalar loss from the roles (float leaves and the
 	// case's int64 inputs by role), the config decoded from the method's
 	// defaults overlaid with the case's params, and the raw params (state
@@ -37,7 +40,13 @@ func (l *Loss[C]) eval(name string, in method.LossInput) (out method.LossOutput,
 		return out, err
 	}
 	defer nn.Autograd()()
-	leaves, err := NewLeaves(in, l.Roles...)
+	names := l.Roles
+	for _, r := range l.Optional {
+		if _, ok := in.Inputs[r]; ok {
+			names = append(names[:len(names):len(names)], r)
+		}
+	}
+	leaves, err := NewLeaves(in, names...)
 	if err != nil {
 		return out, fmt.Errorf("%s loss: %w", name, err)
 	}
@@ -46,7 +55,7 @@ func (l *Loss[C]) eval(name string, in method.LossInput) (out method.LossOutput,
 	for k, x := range in.IntInputs {
 		roles[k] = x
 	}
-	for _, r := range l.Roles {
+	for _, r := range names {
 		roles[r] = leaves.T(r)
 	}
 	loss, err := l.Fn(roles, &cfg, in.Params)
