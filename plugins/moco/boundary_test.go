@@ -29,7 +29,8 @@ import (
 // gradient the curl method returns for the anchor features. Done with the
 // method out of process and in process, the trunk gradients must equal those
 // of the same step done in one autograd graph in the host (critic loss +
-// CURL's bilinear InfoNCE with the method's initial W), to 1e-6.
+// CURL's bilinear InfoNCE with the method's initial W): in process to 1e-6,
+// across processes to float32 rounding (see below).
 func TestCURLGradientsMeetInTrunk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a plugin")
@@ -158,6 +159,33 @@ func TestCURLGradientsMeetInTrunk(t *testing.T) {
 	if scale == 0 {
 		t.Fatal("the one-graph step gave the trunk no gradient")
 	}
+	// The plugin computes d loss / d features in its own process, whose
+	// BLAS and libtorch threads may split a sum differently from this one's
+	// (a fresh 2-core CI clone measured 2.6e-5 at a largest gradient of
+	// 14.5; here it is 0). Float32 sums of K terms in another order differ
+	// by about u·√K of their scale (u = 2⁻²⁴); a trunk gradient sums over
+	// K = batch·28·28 positions, so across processes the bound is
+	// u·√K·scale (1.4e-4 here). A wrong gradient at the boundary (the CURL
+	// term lost, doubled or mis-scaled) moves the trunk's gradients by the
+	// CURL term's own size, checked below to be far above that bound.
+	crossTol := math.Pow(2, -24) * math.Sqrt(batch*28*28) * scale
+	out, err = trunk.Forward(anchor, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := critic(s.T(out[encoder.Pooled])).Backward(); err != nil {
+		t.Fatal(err)
+	}
+	criticOnly := trunkGrads()
+	curlPart := 0.0
+	for i := range want {
+		for j := range want[i] {
+			curlPart = math.Max(curlPart, math.Abs(float64(want[i][j]-criticOnly[i][j])))
+		}
+	}
+	if curlPart < 100*crossTol {
+		t.Fatalf("the CURL term moves the trunk gradients by only %.3g, too little for the tolerance %.3g to catch a wrong gradient", curlPart, crossTol)
+	}
 
 	bin := filepath.Join(t.TempDir(), "selfsup-moco")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/selfsup-moco")
@@ -171,9 +199,10 @@ func TestCURLGradientsMeetInTrunk(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		m    method.Method
+		tol  float64
 	}{
-		{"in process", moco.NewCURL()},
-		{"plugin", remote},
+		{"in process", moco.NewCURL(), 1e-6},
+		{"plugin", remote, crossTol},
 	} {
 		got := viaMethod(c.m)
 		worst := 0.0
@@ -182,9 +211,9 @@ func TestCURLGradientsMeetInTrunk(t *testing.T) {
 				worst = math.Max(worst, math.Abs(float64(got[i][j]-want[i][j])))
 			}
 		}
-		t.Logf("%s: worst trunk-gradient difference from the one-graph step %.3g (largest gradient %.3g)", c.name, worst, scale)
-		if worst > 1e-6 {
-			t.Errorf("%s: trunk gradients differ from the one-graph step by up to %.3g (want <= 1e-6)", c.name, worst)
+		t.Logf("%s: worst trunk-gradient difference from the one-graph step %.3g (largest gradient %.3g, CURL's part up to %.3g)", c.name, worst, scale, curlPart)
+		if worst > c.tol {
+			t.Errorf("%s: trunk gradients differ from the one-graph step by up to %.3g (want <= %.3g)", c.name, worst, c.tol)
 		}
 	}
 }
