@@ -12,85 +12,87 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// MaskedConv is a 3×3 convolution over the grid whose kernel row below the
-// centre is zeroed (a PixelCNN-style mask over rows only): output (i, j)
-// sees inputs in rows i−1 and i, columns j−1 to j+1. Stacked, such layers
-// keep the context of row i to the rows at or above it, so predicting
-// latents k ≥ 1 rows below never sees them. Variables: "weight"
-// [out, in, 3, 3] and "bias" [out], initialised as PyTorch's nn.Conv2d.
-type MaskedConv struct {
-	W, B, mask *ts.Tensor
+// conv is a convolution of groups independent groups of channels (one per
+// prediction direction) with PyTorch's nn.Conv2d initialisation (weight
+// and bias uniform in ±1/√fan_in of a group) and a fixed padding. in and
+// out are per group.
+type conv struct {
+	w, b     *ts.Tensor
+	padH, pW int64
+	groups   int64
 }
 
-// NewMaskedConv adds a masked 3×3 convolution from in to out channels.
-func NewMaskedConv(p *gnn.Path, rng *rand.Rand, in, out int64) (*MaskedConv, error) {
-	if in <= 0 || out <= 0 {
-		return nil, fmt.Errorf("masked conv %d -> %d channels: must be positive", in, out)
+func newConv(p *gnn.Path, rng *rand.Rand, groups, in, out, kh, kw, padH, padW int64) (*conv, error) {
+	if in <= 0 || out <= 0 || groups <= 0 {
+		return nil, fmt.Errorf("convolution %d -> %d channels in %d groups: must be positive", in, out, groups)
 	}
-	// nn.Conv2d's reset_parameters: kaiming_uniform_(a=√5) on the weight
-	// gives bound 1/√fan_in, as does the bias.
-	bound := 1 / math.Sqrt(float64(in*9))
-	dev := p.Device()
-	w, err := nn.Uniform(rng, -bound, bound, dev, out, in, 3, 3)
+	bound := 1 / math.Sqrt(float64(in*kh*kw))
+	w, err := nn.Uniform(rng, -bound, bound, p.Device(), groups*out, in, kh, kw)
 	if err != nil {
 		return nil, err
 	}
-	c := &MaskedConv{}
-	if c.W, err = nn.AddParam(p, "weight", w); err != nil {
+	c := &conv{padH: padH, pW: padW, groups: groups}
+	if c.w, err = nn.AddParam(p, "weight", w); err != nil {
 		return nil, err
 	}
-	b, err := nn.Uniform(rng, -bound, bound, dev, out)
+	b, err := nn.Uniform(rng, -bound, bound, p.Device(), groups*out)
 	if err != nil {
 		return nil, err
 	}
-	if c.B, err = nn.AddParam(p, "bias", b); err != nil {
-		return nil, err
-	}
-	// The kernel's bottom row is zeroed by a buffer: it moves with the
-	// store and is saved, but never trained.
-	m, err := tensor.FromFloat32([]float32{1, 1, 1, 1, 1, 1, 0, 0, 0}, 1, 1, 3, 3)
-	if err != nil {
-		return nil, err
-	}
-	if dev != m.MustDevice() {
-		m = m.MustTo(dev, true)
-	}
-	if c.mask, err = nn.AddBuffer(p, "mask", m); err != nil {
-		return nil, err
-	}
-	return c, nil
+	c.b, err = nn.AddParam(p, "bias", b)
+	return c, err
 }
 
-// Forward convolves x [N, in, G, G] with the masked kernel, zero padding 1:
-// [N, out, G, G]. The caller owns the result.
-func (c *MaskedConv) Forward(x *ts.Tensor) *ts.Tensor {
-	w := c.W.MustMul(c.mask, false)
-	defer w.MustDrop()
-	return ts.MustConv2d(x, w, c.B, []int64{1, 1}, []int64{1, 1}, []int64{1, 1}, 1)
+func (c *conv) forward(x *ts.Tensor) *ts.Tensor {
+	return ts.MustConv2d(x, c.w, c.b, []int64{1, 1}, []int64{c.padH, c.pW}, []int64{1, 1}, c.groups)
 }
 
-// Context is CPC v2's context network g, scaled down: a masked
-// convolution from the latents to width channels, then residual blocks
-// h + MaskedConv(ReLU(h)), over the [N, D, G, G] grid of patch latents.
-// Every layer is row-masked, so c_ij summarises the latents of rows ≤ i.
+// block is one residual block of the paper's pixelCNN (Hénaff et al.
+// 2020, appendix A.2): 1×1 conv to the bottleneck, ReLU, 1×3 conv across
+// the row, the map padded by one row on top and a 2×1 "valid" conv (so
+// row i sees rows i−1 and i only), ReLU, 1×1 conv back to the latents'
+// width, added to the residual stream.
+type block struct {
+	in, row, up, out *conv
+}
+
+// Context is CPC v2's autoregressive context network over a grid of patch
+// latents: the latents are the residual stream, blocks add to it, and a
+// final ReLU gives the context. Each block reaches one row further up and
+// none reaches down, so c_ij depends on the latents of rows ≤ i only. It
+// runs groups networks with weights of their own side by side (one per
+// prediction direction) as grouped convolutions.
 type Context struct {
-	in     *MaskedConv
-	blocks []*MaskedConv
+	blocks []block
 }
 
-// NewContext adds a context network of 1 + blocks masked layers.
+// NewContext adds a context network of blocks residual blocks with a
+// bottleneck of width channels over latents of d channels.
 func NewContext(p *gnn.Path, rng *rand.Rand, d, width int64, blocks int) (*Context, error) {
+	return NewContexts(p, rng, 1, d, width, blocks)
+}
+
+// NewContexts adds groups independent context networks, run side by side
+// on groups grids of latents stacked along the channels.
+func NewContexts(p *gnn.Path, rng *rand.Rand, groups, d, width int64, blocks int) (*Context, error) {
 	if blocks < 0 {
 		return nil, fmt.Errorf("context network with %d residual blocks: want ≥ 0", blocks)
 	}
 	c := &Context{}
-	var err error
-	if c.in, err = NewMaskedConv(p.Sub("in"), rng, d, width); err != nil {
-		return nil, err
-	}
 	for i := range blocks {
-		b, err := NewMaskedConv(p.Sub("block"+strconv.Itoa(i)), rng, width, width)
-		if err != nil {
+		bp := p.Sub("block" + strconv.Itoa(i))
+		var b block
+		var err error
+		if b.in, err = newConv(bp.Sub("in"), rng, groups, d, width, 1, 1, 0, 0); err != nil {
+			return nil, err
+		}
+		if b.row, err = newConv(bp.Sub("row"), rng, groups, width, width, 1, 3, 0, 1); err != nil {
+			return nil, err
+		}
+		if b.up, err = newConv(bp.Sub("up"), rng, groups, width, width, 2, 1, 1, 0); err != nil {
+			return nil, err
+		}
+		if b.out, err = newConv(bp.Sub("out"), rng, groups, width, d, 1, 1, 0, 0); err != nil {
 			return nil, err
 		}
 		c.blocks = append(c.blocks, b)
@@ -98,15 +100,28 @@ func NewContext(p *gnn.Path, rng *rand.Rand, d, width int64, blocks int) (*Conte
 	return c, nil
 }
 
-// Forward maps latents z [N, G, G, D] to contexts [N, G, G, width]. The
-// caller owns the result.
+// Forward maps latents z [N, G, G, D] to contexts [N, G, G, D] (one
+// network). The caller owns the result.
 func (c *Context) Forward(z *ts.Tensor) *ts.Tensor {
 	s := tensor.NewScope()
 	defer s.Close()
-	h := s.T(c.in.Forward(s.T(z.MustPermute([]int64{0, 3, 1, 2}, false))))
+	return s.T(c.forward(s.T(z.MustPermute([]int64{0, 3, 1, 2}, false)))).MustPermute([]int64{0, 2, 3, 1}, false).MustContiguous(true)
+}
+
+// forward maps channel-first latents h [N, groups·D, G, G] to contexts of
+// the same shape. The caller owns the result.
+func (c *Context) forward(h *ts.Tensor) *ts.Tensor {
+	s := tensor.NewScope()
+	defer s.Close()
+	g := h.MustSize()[2]
 	for _, b := range c.blocks {
-		r := s.T(b.Forward(s.T(h.MustRelu(false))))
-		h = s.T(h.MustAdd(r, false))
+		x := s.T(s.T(b.in.forward(h)).MustRelu(false))
+		x = s.T(b.row.forward(x))
+		// padding one row on top and bottom gives G+1 rows; the first G
+		// are the outputs of "pad one row on top, then a valid 2×1 conv"
+		x = s.T(s.T(b.up.forward(x)).MustNarrow(2, 0, g, false))
+		x = s.T(x.MustRelu(false))
+		h = s.T(h.MustAdd(s.T(b.out.forward(x)), false))
 	}
-	return h.MustPermute([]int64{0, 2, 3, 1}, false).MustContiguous(true)
+	return h.MustRelu(false)
 }

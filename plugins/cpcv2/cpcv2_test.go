@@ -47,7 +47,7 @@ func loss(t *testing.T, z, preds []float64, zShape, pShape []int64, minOffset in
 // and offset 1, so row 0's two predictions aim at z10 = 1 and z11 = 0
 // among the 4 latents. Prediction 1 scores logits (0, 0, 1, 0) with the
 // positive at z10: CE = log(3 + e) − 1. Prediction 0 scores all latents 0:
-// CE = log 4. The loss is their mean.
+// CE = log 4. The loss is their mean (one offset).
 func TestLossByHand(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -63,7 +63,8 @@ func TestLossByHand(t *testing.T) {
 // TestLossFormula checks Loss against the formula written out in float64
 // loops: for every offset k, image n, row i < G−k and column j, the
 // cross-entropy of the scores preds[k][n,i,j]·z_l over all latents l of
-// the batch with z[n, i+k, j] the positive, averaged over all of them.
+// the batch with z[n, i+k, j] the positive, averaged over each offset's
+// predictions and summed over offsets (the paper's pseudo-code).
 func TestLossFormula(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -82,10 +83,11 @@ func TestLossFormula(t *testing.T) {
 		for i := range p {
 			p[i] = rng.NormFloat64()
 		}
-		var sum float64
-		var count int
+		var want float64
 		lat := func(l int) []float64 { return z[l*c.d : (l+1)*c.d] }
 		for a := range c.k {
+			var sum float64
+			var count int
 			off := c.lo + a
 			for n := range c.n {
 				for i := 0; i+off < c.g; i++ {
@@ -110,8 +112,8 @@ func TestLossFormula(t *testing.T) {
 					}
 				}
 			}
+			want += sum / float64(count)
 		}
-		want := sum / float64(count)
 		got := loss(t, z, p, []int64{int64(c.n), int64(c.g), int64(c.g), int64(c.d)}, []int64{int64(c.k), int64(c.n), int64(c.g), int64(c.g), int64(c.d)}, int64(c.lo))
 		if math.Abs(got-want) > 1e-12*(1+math.Abs(want)) {
 			t.Errorf("%+v: loss %v, formula %v", c, got, want)
@@ -190,15 +192,15 @@ func TestContextIsCausal(t *testing.T) {
 		c := ctxOf(moved)
 		for i := range g {
 			changed := false
-			for j := range g * 8 {
-				if c[i*g*8+j] != base[i*g*8+j] {
+			for j := range g * d {
+				if c[i*g*d+j] != base[i*g*d+j] {
 					changed = true
 				}
 			}
 			if i < r && changed {
 				t.Errorf("moving row %d changed the context of row %d above it", r, i)
 			}
-			// Each of the 3 masked layers reaches one row further up.
+			// Each of the 2 blocks reaches one row further up.
 			if i >= r && i < r+3 && !changed {
 				t.Errorf("moving row %d left the context of row %d unchanged", r, i)
 			}
@@ -274,12 +276,18 @@ func TestTrainsOnFashionMNIST(t *testing.T) {
 	}
 	defer tr.Close()
 	var first, last, chance float64
+	lastMetrics := map[string]float64{}
 	for i := range 30 {
 		rec, err := tr.Step(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		chance = rec.Metrics["chance_loss"]
+		for _, d := range []string{"down", "up", "right", "left"} {
+			if v, ok := rec.Metrics["loss_"+d]; ok {
+				lastMetrics[d] = v
+			}
+		}
 		if i < 5 {
 			first += rec.Loss / 5
 		}
@@ -288,8 +296,14 @@ func TestTrainsOnFashionMNIST(t *testing.T) {
 		}
 	}
 	t.Logf("loss %.3f -> %.3f (chance %.3f)", first, last, chance)
-	if want := math.Log(16 * 49); math.Abs(chance-want) > 1e-9 {
-		t.Errorf("chance loss %v: the method saw %v latents, want 16 images × 49 patches", chance, math.Exp(chance))
+	// 4 directions × offsets 2…5, each offset's mean CE at chance log(N·G·G)
+	if want := 16 * math.Log(16*49); math.Abs(chance-want) > 1e-9 {
+		t.Errorf("chance loss %v: the method saw %v latents per prediction, want 16 images × 49 patches", chance, math.Exp(chance/16))
+	}
+	for _, d := range []string{"down", "up", "right", "left"} {
+		if _, ok := lastMetrics[d]; !ok {
+			t.Errorf("no loss for direction %s in the step's metrics", d)
+		}
 	}
 	if !(last < first) || !(last < chance) {
 		t.Errorf("loss %v -> %v (chance %v): want it to fall below chance", first, last, chance)
