@@ -326,7 +326,7 @@ func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 		turned[i] = s.T(turn(s.Scope, z, d).MustPermute([]int64{0, 3, 1, 2}, false))
 	}
 	c := s.T(m.ctx.forward(s.T(ts.MustCat(turned, 1)))) // N, D'·D, G, G
-	p := s.T(m.pred.forward(c))                          // N, D'·K·T, G, G
+	p := s.T(m.pred.forward(c))                         // N, D'·K·T, G, G
 	p = s.T(p.MustMulScalar(ts.FloatScalar(m.scale), false))
 	// to [D', K, N, G, G, T], flat: the index's layout
 	p = s.T(p.MustReshape([]int64{n, nd, m.k, m.tdim, g, g}, false))
