@@ -14,6 +14,7 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/selfsup/selfsup/sdk/backend"
 	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
@@ -326,11 +327,13 @@ func equalGrads(a, b [][]float64, rtol float64) bool {
 
 // SettledRSS runs the Go garbage collector (gotch frees tensors the
 // program forgot in finalizers, and gives every tensor a 100 kB Go shadow)
-// and returns memory to the OS before reading RSS, so that only C memory
-// that is really held counts.
+// and returns free Go and C memory to the OS (debug.FreeOSMemory,
+// backend.TrimMalloc) before reading RSS, so that only memory that is
+// really held counts, not what the C allocator keeps of freed tensors.
 func SettledRSS() (int64, error) {
 	runtime.GC()
 	debug.FreeOSMemory()
+	backend.TrimMalloc()
 	return RSS()
 }
 
