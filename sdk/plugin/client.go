@@ -333,8 +333,12 @@ func (m *Method) Restart(ctx context.Context) error {
 		return fmt.Errorf("restart: %w", err)
 	}
 	if m.setup != nil {
-		if _, err := m.proc.rpc.Setup(ctx, setupToProto(m.handle, *m.setup, nil)); err != nil {
+		resp, err := m.proc.rpc.Setup(ctx, setupToProto(m.handle, *m.setup, nil))
+		if err != nil {
 			return fmt.Errorf("restart: replay Setup: %w", m.callError(ctx, "Setup", err))
+		}
+		if err := m.setupSpec(resp.Spec); err != nil {
+			return fmt.Errorf("restart: %w", err)
 		}
 	}
 	if m.hasSaved {
@@ -389,12 +393,29 @@ func (m *Method) Setup(ctx context.Context, req method.SetupRequest) (method.Set
 	if err != nil {
 		return method.SetupResponse{}, err
 	}
+	if err := m.setupSpec(resp.Spec); err != nil {
+		return method.SetupResponse{}, err
+	}
 	saved := req
 	saved.FeatureDims = maps.Clone(req.FeatureDims)
 	saved.Config = maps.Clone(req.Config)
 	m.setup = &saved
 	m.saved, m.hasSaved, m.dirty = nil, false, false // a new Setup starts afresh
 	return method.SetupResponse{Parameters: resp.Parameters}, nil
+}
+
+// setupSpec takes the Spec a Setup reply carries (the method's as set up),
+// when the plugin sends one.
+func (m *Method) setupSpec(p *pb.Spec) error {
+	if p == nil {
+		return nil // an older plugin: the Spec of Open stands
+	}
+	spec, err := specFromProto(p)
+	if err != nil {
+		return m.replyError("Setup", fmt.Sprintf("a bad spec: %v", err))
+	}
+	m.spec = spec
+	return nil
 }
 
 // Loss evaluates the method's loss in the plugin. Float inputs cross in their

@@ -245,7 +245,11 @@ func (s *server) setup(ctx context.Context, req *pb.SetupRequest) (*pb.SetupResp
 		return nil, err
 	}
 	in.dev = dev
-	return &pb.SetupResponse{Parameters: resp.Parameters}, nil
+	spec, err := specToProto(in.m.Spec())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "Setup: the method's spec: %v", err)
+	}
+	return &pb.SetupResponse{Parameters: resp.Parameters, Spec: spec}, nil
 }
 
 // Loss serves Method.Loss, pinned to one OS thread (libtorch keeps grad

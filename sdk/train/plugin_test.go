@@ -41,7 +41,9 @@ func TestMoCoPluginTrainsTrunk(t *testing.T) {
 	}
 	tr, err := New(ctx, Config{
 		BatchSize: 64, Steps: 40, Seed: 3, Out: t.TempDir(),
-		Method: map[string]any{"K": 256}, // a queue that fills in 4 steps
+		// a queue that fills in 4 steps; a momentum and BatchNorm splits
+		// that are not the defaults, which the host must learn from Setup
+		Method: map[string]any{"K": 256, "momentum": 0.95, "bn_splits": 4},
 	}, Options{Data: smallData(t), Method: m, Log: zerolog.Nop()})
 	if err != nil {
 		m.Close()
@@ -50,6 +52,10 @@ func TestMoCoPluginTrainsTrunk(t *testing.T) {
 	defer tr.Close()
 	if tr.target == nil {
 		t.Fatal("moco's Spec declares an EMA target; the trainer made none")
+	}
+	if tr.spec.Target.Momentum != 0.95 || tr.spec.BatchNormSplits != 4 || !tr.spec.Target.Shuffle {
+		t.Fatalf("the host built from momentum %v, %d BatchNorm splits, shuffle %v; the plugin was set up with 0.95, 4 and shuffled keys",
+			tr.spec.Target.Momentum, tr.spec.BatchNormSplits, tr.spec.Target.Shuffle)
 	}
 	before := trunkBytes(t, tr)
 	var early, late float64

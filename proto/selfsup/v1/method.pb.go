@@ -1253,8 +1253,12 @@ func (x *SetupRequest) GetSeed() int64 {
 }
 
 type SetupResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parameters    int64                  `protobuf:"varint,1,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Parameters int64                  `protobuf:"varint,1,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	// The Spec of the method as set up: the configuration may change it (a
+	// momentum, a view's size, BatchNorm splits). Absent from older plugins:
+	// the host keeps the Spec of Open.
+	Spec          *Spec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1294,6 +1298,13 @@ func (x *SetupResponse) GetParameters() int64 {
 		return x.Parameters
 	}
 	return 0
+}
+
+func (x *SetupResponse) GetSpec() *Spec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
 }
 
 type LossRequest struct {
@@ -1940,11 +1951,12 @@ const file_selfsup_v1_method_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ShapeR\x05value:\x028\x01\x1aL\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
-	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ValueR\x05value:\x028\x01\"/\n" +
+	"\x05value\x18\x02 \x01(\v2\x11.selfsup.v1.ValueR\x05value:\x028\x01\"U\n" +
 	"\rSetupResponse\x12\x1e\n" +
 	"\n" +
 	"parameters\x18\x01 \x01(\x03R\n" +
-	"parameters\"\xf1\x03\n" +
+	"parameters\x12$\n" +
+	"\x04spec\x18\x02 \x01(\v2\x10.selfsup.v1.SpecR\x04spec\"\xf1\x03\n" +
 	"\vLossRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12;\n" +
 	"\x06inputs\x18\x02 \x03(\v2#.selfsup.v1.LossRequest.InputsEntryR\x06inputs\x12E\n" +
@@ -2099,48 +2111,49 @@ var file_selfsup_v1_method_proto_depIdxs = []int32{
 	7,  // 12: selfsup.v1.OpenResponse.spec:type_name -> selfsup.v1.Spec
 	31, // 13: selfsup.v1.SetupRequest.feature_dims:type_name -> selfsup.v1.SetupRequest.FeatureDimsEntry
 	32, // 14: selfsup.v1.SetupRequest.config:type_name -> selfsup.v1.SetupRequest.ConfigEntry
-	33, // 15: selfsup.v1.LossRequest.inputs:type_name -> selfsup.v1.LossRequest.InputsEntry
-	34, // 16: selfsup.v1.LossRequest.int_inputs:type_name -> selfsup.v1.LossRequest.IntInputsEntry
-	35, // 17: selfsup.v1.LossRequest.params:type_name -> selfsup.v1.LossRequest.ParamsEntry
-	36, // 18: selfsup.v1.LossResponse.grads:type_name -> selfsup.v1.LossResponse.GradsEntry
-	37, // 19: selfsup.v1.LossResponse.state:type_name -> selfsup.v1.LossResponse.StateEntry
-	38, // 20: selfsup.v1.StepRequest.features:type_name -> selfsup.v1.StepRequest.FeaturesEntry
-	39, // 21: selfsup.v1.StepRequest.labels:type_name -> selfsup.v1.StepRequest.LabelsEntry
-	1,  // 22: selfsup.v1.StepRequest.sample_ids:type_name -> selfsup.v1.Tensor
-	40, // 23: selfsup.v1.StepResponse.metrics:type_name -> selfsup.v1.StepResponse.MetricsEntry
-	41, // 24: selfsup.v1.StepResponse.grads:type_name -> selfsup.v1.StepResponse.GradsEntry
-	3,  // 25: selfsup.v1.Spec.DefaultsEntry.value:type_name -> selfsup.v1.Value
-	2,  // 26: selfsup.v1.SetupRequest.FeatureDimsEntry.value:type_name -> selfsup.v1.Shape
-	3,  // 27: selfsup.v1.SetupRequest.ConfigEntry.value:type_name -> selfsup.v1.Value
-	1,  // 28: selfsup.v1.LossRequest.InputsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 29: selfsup.v1.LossRequest.IntInputsEntry.value:type_name -> selfsup.v1.Tensor
-	3,  // 30: selfsup.v1.LossRequest.ParamsEntry.value:type_name -> selfsup.v1.Value
-	1,  // 31: selfsup.v1.LossResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 32: selfsup.v1.LossResponse.StateEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 33: selfsup.v1.StepRequest.FeaturesEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 34: selfsup.v1.StepRequest.LabelsEntry.value:type_name -> selfsup.v1.Tensor
-	1,  // 35: selfsup.v1.StepResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
-	13, // 36: selfsup.v1.MethodService.Describe:input_type -> selfsup.v1.DescribeRequest
-	15, // 37: selfsup.v1.MethodService.Open:input_type -> selfsup.v1.OpenRequest
-	17, // 38: selfsup.v1.MethodService.Setup:input_type -> selfsup.v1.SetupRequest
-	19, // 39: selfsup.v1.MethodService.Loss:input_type -> selfsup.v1.LossRequest
-	21, // 40: selfsup.v1.MethodService.Step:input_type -> selfsup.v1.StepRequest
-	23, // 41: selfsup.v1.MethodService.Save:input_type -> selfsup.v1.SaveRequest
-	25, // 42: selfsup.v1.MethodService.Load:input_type -> selfsup.v1.LoadRequest
-	27, // 43: selfsup.v1.MethodService.Close:input_type -> selfsup.v1.CloseRequest
-	14, // 44: selfsup.v1.MethodService.Describe:output_type -> selfsup.v1.DescribeResponse
-	16, // 45: selfsup.v1.MethodService.Open:output_type -> selfsup.v1.OpenResponse
-	18, // 46: selfsup.v1.MethodService.Setup:output_type -> selfsup.v1.SetupResponse
-	20, // 47: selfsup.v1.MethodService.Loss:output_type -> selfsup.v1.LossResponse
-	22, // 48: selfsup.v1.MethodService.Step:output_type -> selfsup.v1.StepResponse
-	24, // 49: selfsup.v1.MethodService.Save:output_type -> selfsup.v1.SaveResponse
-	26, // 50: selfsup.v1.MethodService.Load:output_type -> selfsup.v1.LoadResponse
-	28, // 51: selfsup.v1.MethodService.Close:output_type -> selfsup.v1.CloseResponse
-	44, // [44:52] is the sub-list for method output_type
-	36, // [36:44] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	7,  // 15: selfsup.v1.SetupResponse.spec:type_name -> selfsup.v1.Spec
+	33, // 16: selfsup.v1.LossRequest.inputs:type_name -> selfsup.v1.LossRequest.InputsEntry
+	34, // 17: selfsup.v1.LossRequest.int_inputs:type_name -> selfsup.v1.LossRequest.IntInputsEntry
+	35, // 18: selfsup.v1.LossRequest.params:type_name -> selfsup.v1.LossRequest.ParamsEntry
+	36, // 19: selfsup.v1.LossResponse.grads:type_name -> selfsup.v1.LossResponse.GradsEntry
+	37, // 20: selfsup.v1.LossResponse.state:type_name -> selfsup.v1.LossResponse.StateEntry
+	38, // 21: selfsup.v1.StepRequest.features:type_name -> selfsup.v1.StepRequest.FeaturesEntry
+	39, // 22: selfsup.v1.StepRequest.labels:type_name -> selfsup.v1.StepRequest.LabelsEntry
+	1,  // 23: selfsup.v1.StepRequest.sample_ids:type_name -> selfsup.v1.Tensor
+	40, // 24: selfsup.v1.StepResponse.metrics:type_name -> selfsup.v1.StepResponse.MetricsEntry
+	41, // 25: selfsup.v1.StepResponse.grads:type_name -> selfsup.v1.StepResponse.GradsEntry
+	3,  // 26: selfsup.v1.Spec.DefaultsEntry.value:type_name -> selfsup.v1.Value
+	2,  // 27: selfsup.v1.SetupRequest.FeatureDimsEntry.value:type_name -> selfsup.v1.Shape
+	3,  // 28: selfsup.v1.SetupRequest.ConfigEntry.value:type_name -> selfsup.v1.Value
+	1,  // 29: selfsup.v1.LossRequest.InputsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 30: selfsup.v1.LossRequest.IntInputsEntry.value:type_name -> selfsup.v1.Tensor
+	3,  // 31: selfsup.v1.LossRequest.ParamsEntry.value:type_name -> selfsup.v1.Value
+	1,  // 32: selfsup.v1.LossResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 33: selfsup.v1.LossResponse.StateEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 34: selfsup.v1.StepRequest.FeaturesEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 35: selfsup.v1.StepRequest.LabelsEntry.value:type_name -> selfsup.v1.Tensor
+	1,  // 36: selfsup.v1.StepResponse.GradsEntry.value:type_name -> selfsup.v1.Tensor
+	13, // 37: selfsup.v1.MethodService.Describe:input_type -> selfsup.v1.DescribeRequest
+	15, // 38: selfsup.v1.MethodService.Open:input_type -> selfsup.v1.OpenRequest
+	17, // 39: selfsup.v1.MethodService.Setup:input_type -> selfsup.v1.SetupRequest
+	19, // 40: selfsup.v1.MethodService.Loss:input_type -> selfsup.v1.LossRequest
+	21, // 41: selfsup.v1.MethodService.Step:input_type -> selfsup.v1.StepRequest
+	23, // 42: selfsup.v1.MethodService.Save:input_type -> selfsup.v1.SaveRequest
+	25, // 43: selfsup.v1.MethodService.Load:input_type -> selfsup.v1.LoadRequest
+	27, // 44: selfsup.v1.MethodService.Close:input_type -> selfsup.v1.CloseRequest
+	14, // 45: selfsup.v1.MethodService.Describe:output_type -> selfsup.v1.DescribeResponse
+	16, // 46: selfsup.v1.MethodService.Open:output_type -> selfsup.v1.OpenResponse
+	18, // 47: selfsup.v1.MethodService.Setup:output_type -> selfsup.v1.SetupResponse
+	20, // 48: selfsup.v1.MethodService.Loss:output_type -> selfsup.v1.LossResponse
+	22, // 49: selfsup.v1.MethodService.Step:output_type -> selfsup.v1.StepResponse
+	24, // 50: selfsup.v1.MethodService.Save:output_type -> selfsup.v1.SaveResponse
+	26, // 51: selfsup.v1.MethodService.Load:output_type -> selfsup.v1.LoadResponse
+	28, // 52: selfsup.v1.MethodService.Close:output_type -> selfsup.v1.CloseResponse
+	45, // [45:53] is the sub-list for method output_type
+	37, // [37:45] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_selfsup_v1_method_proto_init() }
