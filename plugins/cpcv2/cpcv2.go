@@ -254,7 +254,11 @@ func (ix *index) scores(s *tensor.Scope, preds, targets *ts.Tensor) (*ts.Tensor,
 	p := s.T(preds.MustIndexSelect(0, rows, false))
 	logits := s.T(p.MustMm(s.T(targets.MustT(false)), false))
 	lse := s.T(logits.MustLogsumexp([]int64{1}, false, false))
-	picked := s.T(s.T(logits.MustGather(1, s.T(labels.MustUnsqueeze(1, false)), false, false)).MustSqueezeDim(1, false))
+	// the positive's logit from its target row, not gathered from the
+	// logits: the same number without a scatter into the whole logit
+	// matrix on the way back
+	pos := s.T(targets.MustIndexSelect(0, labels, false))
+	picked := s.T(s.T(p.MustMul(pos, false)).MustSumDimIntlist([]int64{1}, false, dt, false))
 	return s.T(s.T(lse.MustSub(picked, false)).MustMul(w, false)), nil
 }
 
