@@ -126,16 +126,23 @@ func (g *Guard) Mark(ctx context.Context) error {
 }
 
 // Step takes the loop's next step with step (which must advance StepsDone
-// by one), snapshotting first when one is due. When step fails with
-// method.ErrDied, Step restarts the method, restores the last snapshot,
-// replays the steps since with step and takes the failed step again.
+// by one), snapshotting first when one is due. When step (or the snapshot)
+// fails with method.ErrDied, Step restarts the method, restores the last
+// snapshot, replays the steps since with step and takes the failed step
+// again.
 func (g *Guard) Step(ctx context.Context, step func(context.Context) error) error {
+	want := g.loop.StepsDone() + 1
 	if _, ok := g.m.(method.Restarter); ok && (g.snap == nil || g.loop.StepsDone()-g.snap.Step() >= g.opts.Every) {
 		if err := g.Mark(ctx); err != nil {
-			return err
+			if !errors.Is(err, method.ErrDied) {
+				return err
+			}
+			// died since the last step: the previous snapshot stands
+			if err := g.recover(ctx, want-1, err); err != nil {
+				return err
+			}
 		}
 	}
-	want := g.loop.StepsDone() + 1
 	for g.loop.StepsDone() < want {
 		err := step(ctx)
 		if err == nil || !errors.Is(err, method.ErrDied) {

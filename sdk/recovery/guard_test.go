@@ -27,6 +27,9 @@ func (s sumSnap) Release()    {}
 
 func (l *sumLoop) StepsDone() int64 { return l.steps }
 func (l *sumLoop) Snapshot(context.Context) (Snapshot, error) {
+	if l.m.dead { // a snapshot saves the method's state: it finds it dead
+		return nil, fmt.Errorf("save: %w", method.ErrDied)
+	}
 	l.snaps++
 	return sumSnap{l.steps, l.m.sum}, nil
 }
@@ -47,6 +50,10 @@ func (l *sumLoop) step(context.Context) error {
 		return fmt.Errorf("step %d: %w", l.steps, method.ErrDied)
 	}
 	l.steps++
+	if l.m.dieAfter[l.steps] { // killed between steps: the next call finds out
+		delete(l.m.dieAfter, l.steps)
+		l.m.dead, l.m.sum = true, 0
+	}
 	return nil
 }
 
@@ -56,6 +63,7 @@ type sumMethod struct {
 	sum      int64
 	dead     bool
 	dieAt    map[int64]bool
+	dieAfter map[int64]bool // die once StepsDone reaches it
 	restarts int
 }
 
@@ -91,7 +99,7 @@ func TestGuard(t *testing.T) {
 	}()
 	tests := []struct {
 		name              string
-		dieAt             []int64
+		dieAt, dieAfter   []int64
 		every, restarts   int
 		wantRestarts      int
 		wantReplayed      int64
@@ -102,15 +110,20 @@ func TestGuard(t *testing.T) {
 		{name: "one death", dieAt: []int64{7}, every: 5, wantRestarts: 1, wantReplayed: 2, wantSnaps: 4},
 		{name: "death on a snapshot step", dieAt: []int64{10}, every: 5, wantRestarts: 1, wantReplayed: 0, wantSnaps: 4},
 		{name: "deaths in a row", dieAt: []int64{3, 4, 19}, every: 5, wantRestarts: 3, wantReplayed: 3 + 4 + 4, wantSnaps: 4},
+		// dead when the snapshot of step 10 is due: restored to step 5's
+		{name: "death found by a snapshot", dieAfter: []int64{10}, every: 5, wantRestarts: 1, wantReplayed: 5, wantSnaps: 4},
 		{name: "restarts used up", dieAt: []int64{3, 4}, every: 5, restarts: 1, wantLost: true},
 		{name: "none allowed", dieAt: []int64{3}, every: 5, restarts: -1, wantLost: true},
 		{name: "in process", dieAt: []int64{3}, every: 5, inProcs: true, wantLost: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sm := &sumMethod{dieAt: map[int64]bool{}}
+			sm := &sumMethod{dieAt: map[int64]bool{}, dieAfter: map[int64]bool{}}
 			for _, s := range tc.dieAt {
 				sm.dieAt[s] = true
+			}
+			for _, s := range tc.dieAfter {
+				sm.dieAfter[s] = true
 			}
 			l := &sumLoop{m: sm}
 			var m method.Method = sm
