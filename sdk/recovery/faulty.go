@@ -19,6 +19,7 @@ type Faulty struct {
 	newMethod func() method.Method
 	dieAt     map[int64]bool
 	inner     method.Method // nil while dead
+	spec      method.Spec   // the last inner's, for Spec while dead
 	setup     *method.SetupRequest
 	deaths    int
 }
@@ -48,10 +49,10 @@ func (f *Faulty) dead(call string) error {
 	return fmt.Errorf("recovery.Faulty: %s on a dead method: %w", call, method.ErrDied)
 }
 
-// Spec is the wrapped method's.
+// Spec is the wrapped method's (while dead, the one it had).
 func (f *Faulty) Spec() method.Spec {
 	if f.inner == nil {
-		return f.newMethod().Spec()
+		return f.spec
 	}
 	return f.inner.Spec()
 }
@@ -90,6 +91,7 @@ func (f *Faulty) Step(ctx context.Context, req method.StepRequest) (method.StepR
 	resp.Grads.Drop() // the reply never arrives
 	delete(f.dieAt, req.Step)
 	f.deaths++
+	f.spec = f.inner.Spec()
 	f.inner.Close()
 	f.inner = nil
 	return method.StepResponse{}, fmt.Errorf("recovery.Faulty: killed during training step %d: %w", req.Step, method.ErrDied)
@@ -129,6 +131,7 @@ func (f *Faulty) Close() error {
 	if f.inner == nil {
 		return nil
 	}
+	f.spec = f.inner.Spec()
 	err := f.inner.Close()
 	f.inner = nil
 	return err
