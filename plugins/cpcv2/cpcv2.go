@@ -32,6 +32,7 @@
 package cpcv2
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -42,6 +43,7 @@ import (
 	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -165,11 +167,11 @@ func Loss(z, preds *ts.Tensor, minOffset int64) (*ts.Tensor, error) {
 	// preds [K, N, G, G, T] flattened in that order is the layout of one
 	// direction's predictions in a step (see rowIndex)
 	ix := newIndex(n, g, k, minOffset, []string{"down"})
-	wce, err := ix.scores(s, s.T(preds.MustReshape([]int64{-1, d}, false)), s.T(z.MustReshape([]int64{-1, d}, false)))
+	loss, _, err := ix.loss(s, s.T(preds.MustReshape([]int64{-1, d}, false)), s.T(z.MustReshape([]int64{-1, d}, false)))
 	if err != nil {
 		return nil, err
 	}
-	return wce.MustSum(z.DType(), false), nil
+	return s.Detach(loss), nil
 }
 
 // index lists, for every prediction of a step (all directions and
@@ -181,6 +183,7 @@ type index struct {
 	rows, labels []int64
 	weights      []float64
 	dirEnd       []int // end of each direction's rows
+	chunk        int64 // logits scored at once (0: chunkElems)
 }
 
 // newIndex builds the index for n images on a g×g grid whose predictions
@@ -222,10 +225,25 @@ func origin(dir string, i, j, g int64) (int64, int64) {
 	return i, j
 }
 
-// scores returns the weighted cross-entropy of every prediction of the
-// index: preds [rows, T] flat, targets [N·G·G, T] the bank. They belong
-// to s.
-func (ix *index) scores(s *tensor.Scope, preds, targets *ts.Tensor) (*ts.Tensor, error) {
+// chunkElems bounds the logits scored at once: rows of predictions are
+// scored against all targets a chunk at a time, so that a chunk's logits
+// (about 4 MiB in float32) stay in cache while they are turned into
+// their gradient.
+const chunkElems = 1 << 20
+
+// loss returns Σ_r w_r CE_r over the predictions of the index, preds
+// [rows, T] flat and targets [N·G·G, T] the bank, and every row's w_r CE_r.
+// The logits of a step are many (25,088 × 3,136 with the recipe's batch
+// and four directions) and autograd would keep all of them and walk them
+// three times (logsumexp, its backward, the matrix product's); instead
+// the gradient is computed here, chunk by chunk, from the rule of the
+// cross-entropy, ∂L/∂logit_rc = w_r (softmax_rc − [c = label_r]): the
+// gradients of the predictions and targets are G·targets and Gᵀ·preds.
+// The loss returned is the value with those gradients attached
+// (Σ preds·gp + Σ targets·gt − its own value + L), so a backward through
+// it reaches the context network and the trunk exactly as the plain
+// formula's would. The loss belongs to s.
+func (ix *index) loss(s *tensor.Scope, preds, targets *ts.Tensor) (*ts.Tensor, []float64, error) {
 	dev, dt := preds.MustDevice(), preds.DType()
 	put := func(x *ts.Tensor, err error) (*ts.Tensor, error) {
 		if err != nil {
@@ -238,28 +256,69 @@ func (ix *index) scores(s *tensor.Scope, preds, targets *ts.Tensor) (*ts.Tensor,
 	}
 	rows, err := put(tensor.FromInt64(ix.rows, int64(len(ix.rows))))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	labels, err := put(tensor.FromInt64(ix.labels, int64(len(ix.labels))))
+	labels, err := put(tensor.FromInt64(ix.labels, int64(len(ix.labels)), 1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	w, err := put(tensor.FromFloat64(ix.weights, int64(len(ix.weights))))
+	w, err := put(tensor.FromFloat64(ix.weights, int64(len(ix.weights)), 1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if dt != gotch.Double {
 		w = s.T(w.MustTotype(dt, false))
 	}
-	p := s.T(preds.MustIndexSelect(0, rows, false))
-	logits := s.T(p.MustMm(s.T(targets.MustT(false)), false))
-	lse := s.T(logits.MustLogsumexp([]int64{1}, false, false))
-	// the positive's logit from its target row, not gathered from the
-	// logits: the same number without a scatter into the whole logit
-	// matrix on the way back
-	pos := s.T(targets.MustIndexSelect(0, labels, false))
-	picked := s.T(s.T(p.MustMul(pos, false)).MustSumDimIntlist([]int64{1}, false, dt, false))
-	return s.T(s.T(lse.MustSub(picked, false)).MustMul(w, false)), nil
+	p := s.T(preds.MustIndexSelect(0, rows, false)) // rows, T; in the graph
+	pd, td := s.T(p.MustDetach(false)), s.T(targets.MustDetach(false))
+	tdT := s.T(td.MustT(false))
+	nr, nb := int64(len(ix.rows)), targets.MustSize()[0]
+	chunk := ix.chunk
+	if chunk <= 0 {
+		chunk = chunkElems
+	}
+	chunk = max(1, chunk/nb)
+	gt := s.T(td.MustZerosLike(false))
+	var gps, ces []*ts.Tensor
+	for at := int64(0); at < nr; at += chunk {
+		c := min(chunk, nr-at)
+		cs := tensor.NewScope()
+		pc := cs.T(pd.MustNarrow(0, at, c, false))
+		lab := cs.T(labels.MustNarrow(0, at, c, false))
+		wc := cs.T(w.MustNarrow(0, at, c, false))
+		lg := cs.T(pc.MustMm(tdT, false)) // c, N·G·G
+		lse := cs.T(lg.MustLogsumexp([]int64{1}, true, false))
+		pos := cs.T(lg.MustGather(1, lab, false, false))
+		ces = append(ces, s.T(cs.T(lse.MustSub(pos, false)).MustMul(wc, false)))
+		// lg becomes ∂L/∂logits: w (softmax − one-hot of the label)
+		neg := cs.T(wc.MustNeg(false))
+		lgT := cs.T(lg.MustT(false))
+		err := errors.Join(
+			tensor.InPlace("sub_", func(o *lib.Ctensor) { lib.AtgSub_(o, tensor.C(lg), tensor.C(lse)) }),
+			tensor.InPlace("exp_", func(o *lib.Ctensor) { lib.AtgExp_(o, tensor.C(lg)) }),
+			tensor.InPlace("mul_", func(o *lib.Ctensor) { lib.AtgMul_(o, tensor.C(lg), tensor.C(wc)) }),
+			tensor.InPlace("scatter_add_", func(o *lib.Ctensor) { lib.AtgScatterAdd_(o, tensor.C(lg), 1, tensor.C(lab), tensor.C(neg)) }),
+		)
+		if err == nil {
+			gps = append(gps, s.T(lg.MustMm(td, false)))
+			err = tensor.InPlace("addmm_", func(o *lib.Ctensor) { lib.AtgAddmm_(o, tensor.C(gt), tensor.C(lgT), tensor.C(pc)) })
+		}
+		cs.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("cpcv2: gradient of the scores: %w", err)
+		}
+	}
+	wce := s.T(ts.MustCat(ces, 0))
+	gp := s.T(ts.MustCat(gps, 0))
+	sum := func(a, b *ts.Tensor) *ts.Tensor { return s.T(s.T(a.MustMul(b, false)).MustSum(dt, false)) }
+	sur := s.T(sum(p, gp).MustAdd(sum(targets, gt), false))
+	val := s.T(wce.MustSum(dt, false))
+	loss := s.T(s.T(sur.MustSub(s.T(sur.MustDetach(false)), false)).MustAdd(val, false))
+	per, err := tensor.AsFloat64s(wce)
+	if err != nil {
+		return nil, nil, err
+	}
+	return loss, per, nil
 }
 
 // step is CPC v2 set up: the target projection, and per direction a
@@ -338,11 +397,7 @@ func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 	if m.ix == nil || m.ixN != n {
 		m.ix, m.ixN = newIndex(n, g, m.k, m.minOffset, m.dirs), n
 	}
-	wce, err := m.ix.scores(s.Scope, p, targets)
-	if err != nil {
-		return nil, err
-	}
-	per, err := tensor.Float64s(s.T(s.T(wce.MustDetach(false)).MustTotype(gotch.Double, false)))
+	loss, per, err := m.ix.loss(s.Scope, p, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -357,5 +412,5 @@ func (m *step) Forward(s *methodkit.Step) (*ts.Tensor, error) {
 	}
 	// the loss of a guess: every offset of every direction scores log(N·G·G)
 	s.Metric("chance_loss", float64(nd*m.k)*math.Log(float64(n*g*g)))
-	return s.T(wce.MustSum(wce.DType(), false)), nil
+	return loss, nil
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/sdk/tensor"
@@ -73,13 +74,16 @@ func TestIndexScores(t *testing.T) {
 	defer s.Close()
 	targets := s.T(must(tensor.FromFloat64(tg, n*g*g, tdim)))
 	preds := s.T(must(tensor.FromFloat64(pr, int64(len(dirs))*k*n*g*g, tdim)))
-	wce, err := newIndex(n, g, k, lo, dirs).scores(s, preds, targets)
+	loss, per, err := newIndex(n, g, k, lo, dirs).loss(s, preds, targets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := 0.0
-	for _, v := range wce.Float64Values(false) {
+	for _, v := range per {
 		got += v
+	}
+	if v := loss.Float64Values(false)[0]; math.Abs(v-got) > 1e-12*math.Abs(got) {
+		t.Errorf("loss %.17g, its rows sum to %.17g", v, got)
 	}
 	grid := s.T(targets.MustReshape([]int64{n, g, g, tdim}, false))
 	want := 0.0
@@ -115,6 +119,68 @@ func TestIndexScores(t *testing.T) {
 	}
 	if math.Abs(got-want) > 1e-10*math.Abs(want) {
 		t.Fatalf("fused loss %.12g, loops %.12g", got, want)
+	}
+}
+
+// TestLossGradient: the gradients the fused loss attaches by hand are
+// autograd's of the plain formula (Σ w (logsumexp(p·tᵀ) − p·t_label)), for
+// the predictions and the targets, whatever the chunk of rows scored at
+// once (one row, a few, all).
+func TestLossGradient(t *testing.T) {
+	runtime.LockOSThread()
+	const n, g, tdim, k, lo = 2, 4, 3, 2, 1
+	dirs := []string{"down", "left"}
+	r := rand.New(rand.NewPCG(5, 6))
+	rnd := func(m int) []float64 {
+		v := make([]float64, m)
+		for i := range v {
+			v[i] = r.NormFloat64()
+		}
+		return v
+	}
+	tg, pr := rnd(n*g*g*tdim), rnd(len(dirs)*k*n*g*g*tdim)
+	leaf := func(s *tensor.Scope, v []float64, rows int64) *ts.Tensor {
+		return s.T(s.T(must(tensor.FromFloat64(v, rows, tdim))).MustSetRequiresGrad(true, false))
+	}
+	s := tensor.NewScope()
+	defer s.Close()
+	// autograd of the plain formula
+	ix := newIndex(n, g, k, lo, dirs)
+	tw, pw := leaf(s, tg, n*g*g), leaf(s, pr, int64(len(dirs))*k*n*g*g)
+	rows := s.T(must(tensor.FromInt64(ix.rows, int64(len(ix.rows)))))
+	labels := s.T(must(tensor.FromInt64(ix.labels, int64(len(ix.labels)))))
+	w := s.T(must(tensor.FromFloat64(ix.weights, int64(len(ix.weights)))))
+	p := s.T(pw.MustIndexSelect(0, rows, false))
+	lse := s.T(s.T(p.MustMm(s.T(tw.MustT(false)), false)).MustLogsumexp([]int64{1}, false, false))
+	pos := s.T(s.T(p.MustMul(s.T(tw.MustIndexSelect(0, labels, false)), false)).MustSumDimIntlist([]int64{1}, false, gotch.Double, false))
+	want := s.T(s.T(s.T(lse.MustSub(pos, false)).MustMul(w, false)).MustSum(gotch.Double, false))
+	want.MustBackward()
+	wantT, wantP := s.T(tw.MustGrad(false)).Float64Values(false), s.T(pw.MustGrad(false)).Float64Values(false)
+	for _, chunk := range []int64{1, 3 * n * g * g, 0} {
+		ix.chunk = chunk
+		tv, pv := leaf(s, tg, n*g*g), leaf(s, pr, int64(len(dirs))*k*n*g*g)
+		got, _, err := ix.loss(s, pv, tv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// scaled, as a trainer may weigh the loss
+		s.T(got.MustMulScalar(ts.FloatScalar(1), false)).MustBackward()
+		if a, b := got.Float64Values(false)[0], want.Float64Values(false)[0]; math.Abs(a-b) > 1e-12*math.Abs(b) {
+			t.Errorf("chunk %d: loss %.15g, plain formula %.15g", chunk, a, b)
+		}
+		for _, c := range []struct {
+			name      string
+			got, want []float64
+		}{
+			{"targets", s.T(tv.MustGrad(false)).Float64Values(false), wantT},
+			{"predictions", s.T(pv.MustGrad(false)).Float64Values(false), wantP},
+		} {
+			for i := range c.want {
+				if math.Abs(c.got[i]-c.want[i]) > 1e-12 {
+					t.Fatalf("chunk %d: gradient of the %s [%d] %.15g, autograd of the formula %.15g", chunk, c.name, i, c.got[i], c.want[i])
+				}
+			}
+		}
 	}
 }
 
