@@ -1,0 +1,399 @@
+// Package runner trains and evaluates the SAC agents of sdk/rl/sac on the
+// environments of envs, with CURL's protocol (MishaLaskin/curl's
+// train.py): random actions for the seed steps, then one update per agent
+// step on a batch from the replay buffer, and deterministic evaluations
+// with the centre crop every so many environment steps. The selfsup-rl
+// command is a thin layer over it; a Go program can call it directly.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/envs"
+	"github.com/selfsup/selfsup/sdk/progress"
+	"github.com/selfsup/selfsup/sdk/rl/replay"
+	"github.com/selfsup/selfsup/sdk/rl/sac"
+	"github.com/selfsup/selfsup/sdk/tensor"
+)
+
+// Eval is one evaluation: EvalEpisodes episodes of the deterministic
+// policy.
+type Eval struct {
+	EnvSteps int64     `json:"env_steps"`
+	Mean     float64   `json:"mean_return"`
+	Std      float64   `json:"std_return"`
+	Returns  []float64 `json:"returns"`
+	Seconds  float64   `json:"seconds"`
+}
+
+// Runner is one training run. It is not safe for concurrent use.
+type Runner struct {
+	cfg      Config
+	dev      gotch.Device
+	log      zerolog.Logger
+	agent    *sac.Agent
+	buf      *replay.Buffer
+	env      envs.Env
+	rng      *rand.Rand // seed-step actions, replay draws and crops
+	step     int64      // agent steps taken
+	episodes int64
+	obs      envs.Obs
+	done     bool
+	epReturn float64
+	last     float64 // return of the last finished training episode
+	evals    []Eval
+	out      *outputs
+	timing   timing
+}
+
+// timing sums the seconds spent per part of the loop.
+type timing struct {
+	act, env, sample, update float64
+	updates                  int64
+}
+
+// New sets up a run: the environment, the agent, the replay buffer, and
+// (when out is not empty) the output folder.
+func New(cfg Config, dev gotch.Device, out string, log zerolog.Logger) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	env, err := cfg.makeEnv()
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, dev: dev, log: log, env: env, done: true, rng: rand.New(rand.NewPCG(cfg.Seed, 0x2e91a7))}
+	shape := []int{3 * cfg.Stack, cfg.ImageSize, cfg.ImageSize}
+	if !cfg.Pixels {
+		shape = []int{env.ObservationSpace().State.Size()}
+	}
+	ac := sac.Default(shape, env.ActionSpace().Size())
+	ac.Seed = cfg.Seed
+	if cfg.Agent != nil {
+		cfg.Agent(&ac)
+	}
+	if r.agent, err = sac.New(ac, dev); err != nil {
+		env.Close()
+		return nil, err
+	}
+	rc := replay.Config{Capacity: cfg.Capacity, Stack: 1, ActionDim: ac.ActionDim}
+	if cfg.Pixels {
+		f := cfg.frameSize()
+		rc.Stack, rc.Channels, rc.Height, rc.Width = cfg.Stack, 3, f, f
+	} else {
+		rc.StateDim = shape[0]
+	}
+	if r.buf, err = replay.New(rc); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if out != "" {
+		if r.out, err = newOutputs(out); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Close frees the agent and the environment.
+func (r *Runner) Close() {
+	if r.agent != nil {
+		r.agent.Close()
+	}
+	if r.env != nil {
+		r.env.Close()
+	}
+	if r.out != nil {
+		r.out.close()
+	}
+}
+
+// Agent is the run's agent.
+func (r *Runner) Agent() *sac.Agent { return r.agent }
+
+// Evals are the evaluations so far.
+func (r *Runner) Evals() []Eval { return r.evals }
+
+// EnvSteps is the number of environment steps taken.
+func (r *Runner) EnvSteps() int64 { return r.step * int64(r.cfg.repeat()) }
+
+// totalSteps is the run's length in agent steps.
+func (r *Runner) totalSteps() int64 {
+	k := int64(r.cfg.repeat())
+	return (r.cfg.EnvSteps + k - 1) / k
+}
+
+// Run trains until EnvSteps, evaluating every EvalEvery environment steps
+// (at the start too, as train.py does) and at the end, and shows progress
+// on w (nil: none). Cancelling ctx stops it between steps.
+func (r *Runner) Run(ctx context.Context, w io.Writer) error {
+	total := r.totalSteps()
+	k := int64(r.cfg.repeat())
+	every := r.cfg.EvalEvery / k
+	var bar *progress.Bar
+	if w != nil {
+		bar = progress.New(w, int(total*k), progress.Options{Label: r.cfg.Env, Unit: "env step", Start: int(r.step * k)})
+	}
+	for r.step < total {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if every > 0 && r.step%every == 0 && r.evaluated() < r.EnvSteps() {
+			if err := r.evaluate(); err != nil {
+				return err
+			}
+		}
+		st, err := r.train()
+		if err != nil {
+			return err
+		}
+		if bar != nil {
+			ms := []progress.Metric{progress.M("return", r.last)}
+			if st != nil {
+				ms = append(ms, progress.M("critic", st.CriticLoss), progress.M("alpha", r.agent.Alpha()))
+			}
+			if n := len(r.evals); n > 0 {
+				ms = append(ms, progress.M("eval", r.evals[n-1].Mean))
+			}
+			bar.Set(int(r.step*k), ms...)
+		}
+	}
+	if r.evaluated() < r.EnvSteps() {
+		if err := r.evaluate(); err != nil {
+			return err
+		}
+	}
+	if bar != nil {
+		bar.Finish(progress.M("eval", r.evals[len(r.evals)-1].Mean))
+	}
+	return nil
+}
+
+// evaluated is the env steps of the last evaluation (−1: none).
+func (r *Runner) evaluated() int64 {
+	if len(r.evals) == 0 {
+		return -1
+	}
+	return r.evals[len(r.evals)-1].EnvSteps
+}
+
+// train takes one agent step: act (randomly during the seed steps), update
+// once from the seed steps on (before stepping the environment, as
+// train.py), step, store. It returns the update's stats (nil before
+// updates start).
+func (r *Runner) train() (*sac.Stats, error) {
+	if r.done {
+		seed := int64(r.cfg.Seed)<<20 + r.episodes
+		r.obs, _ = r.env.Reset(&seed)
+		r.episodes++
+		r.done, r.epReturn = false, 0
+		if err := r.buf.Start(r.cfg.newestFrame(r.obs), r.cfg.state(r.obs)); err != nil {
+			return nil, err
+		}
+	}
+	t0 := time.Now()
+	var action []float64
+	if r.step < r.cfg.SeedSteps {
+		sp := r.env.ActionSpace()
+		action = make([]float64, sp.Size())
+		for i := range action {
+			action[i] = sp.Low[i] + (sp.High[i]-sp.Low[i])*r.rng.Float64()
+		}
+	} else {
+		x, err := r.cfg.obsTensor(r.obs, r.dev)
+		if err != nil {
+			return nil, err
+		}
+		action, err = r.agent.Act(x, false)
+		x.MustDrop()
+		if err != nil {
+			return nil, err
+		}
+	}
+	r.timing.act += time.Since(t0).Seconds()
+	var st *sac.Stats
+	if r.step >= r.cfg.SeedSteps {
+		s, err := r.update()
+		if err != nil {
+			return nil, err
+		}
+		st = &s
+	}
+	t0 = time.Now()
+	next, reward, term, trunc, _ := r.env.Step(action)
+	r.timing.env += time.Since(t0).Seconds()
+	r.epReturn += reward
+	if err := r.buf.Add(action, reward, term, r.cfg.newestFrame(next), r.cfg.state(next)); err != nil {
+		return nil, err
+	}
+	r.obs = next
+	r.step++
+	if term || trunc {
+		r.done, r.last = true, r.epReturn
+		if r.out != nil {
+			if err := r.out.episode(r.EnvSteps(), r.episodes, r.epReturn); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if st != nil && r.out != nil && r.timing.updates%100 == 0 {
+		if err := r.out.update(r.EnvSteps(), st, r.timing); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// update samples a batch and updates the agent on it.
+func (r *Runner) update() (sac.Stats, error) {
+	t0 := time.Now()
+	b, err := r.buf.Sample(r.rng, r.cfg.Batch, replay.Options{Crop: r.cfg.crop()})
+	if err != nil {
+		return sac.Stats{}, err
+	}
+	s := tensor.NewScope()
+	defer s.Close()
+	batch, err := r.tensors(s, b)
+	if err != nil {
+		return sac.Stats{}, err
+	}
+	t1 := time.Now()
+	r.timing.sample += t1.Sub(t0).Seconds()
+	st, err := r.agent.Update(batch, r.step)
+	r.timing.update += time.Since(t1).Seconds()
+	r.timing.updates++
+	return st, err
+}
+
+// tensors moves a sampled batch to the agent's device as floats.
+func (r *Runner) tensors(s *tensor.Scope, b *replay.Batch) (*sac.Batch, error) {
+	n := int64(b.N)
+	obs := func(px []uint8, st []float32) (*ts.Tensor, error) {
+		var x *ts.Tensor
+		var err error
+		if r.cfg.Pixels {
+			x, err = tensor.FromUint8(px, n, int64(b.Channels), int64(b.Height), int64(b.Width))
+			if err == nil {
+				x = x.MustTotype(gotch.Float, true)
+			}
+		} else {
+			x, err = tensor.FromFloat32(st, n, int64(len(st))/n)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.dev != gotch.CPU {
+			x = x.MustTo(r.dev, true)
+		}
+		return s.T(x), nil
+	}
+	vec := func(v []float32, d int64) (*ts.Tensor, error) {
+		x, err := tensor.FromFloat32(v, n, d)
+		if err != nil {
+			return nil, err
+		}
+		if r.dev != gotch.CPU {
+			x = x.MustTo(r.dev, true)
+		}
+		return s.T(x), nil
+	}
+	var bt sac.Batch
+	var err error
+	if bt.Obs, err = obs(b.Obs, b.State); err != nil {
+		return nil, err
+	}
+	if bt.Next, err = obs(b.Next, b.NextState); err != nil {
+		return nil, err
+	}
+	if bt.Action, err = vec(b.Action, int64(len(b.Action))/n); err != nil {
+		return nil, err
+	}
+	if bt.Reward, err = vec(b.Reward, 1); err != nil {
+		return nil, err
+	}
+	if bt.NotDone, err = vec(b.NotDone, 1); err != nil {
+		return nil, err
+	}
+	return &bt, nil
+}
+
+// evaluate runs EvalEpisodes episodes of the deterministic policy on a
+// fresh environment, episode i seeded from the run's seed and i alone (so
+// evaluations compare across agents and survive a resume), and records
+// them.
+func (r *Runner) evaluate() error {
+	t0 := time.Now()
+	env, err := r.cfg.makeEnv()
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	ev := Eval{EnvSteps: r.EnvSteps()}
+	for i := range r.cfg.EvalEpisodes {
+		seed := int64(r.cfg.Seed)<<20 + 1<<19 + int64(i)
+		obs, _ := env.Reset(&seed)
+		ret := 0.0
+		for {
+			x, err := r.cfg.obsTensor(obs, r.dev)
+			if err != nil {
+				return err
+			}
+			a, err := r.agent.Act(x, true)
+			x.MustDrop()
+			if err != nil {
+				return err
+			}
+			var rew float64
+			var term, trunc bool
+			obs, rew, term, trunc, _ = env.Step(a)
+			ret += rew
+			if term || trunc {
+				break
+			}
+		}
+		ev.Returns = append(ev.Returns, ret)
+	}
+	ev.Mean, ev.Std = meanStd(ev.Returns)
+	ev.Seconds = time.Since(t0).Seconds()
+	r.evals = append(r.evals, ev)
+	r.log.Info().Int64("env_steps", ev.EnvSteps).Float64("mean_return", ev.Mean).Float64("std", ev.Std).Float64("seconds", ev.Seconds).Msg("evaluation")
+	if r.out != nil {
+		return r.out.eval(r.cfg, r.evals)
+	}
+	return nil
+}
+
+func meanStd(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var m float64
+	for _, x := range v {
+		m += x
+	}
+	m /= float64(len(v))
+	var s float64
+	for _, x := range v {
+		s += (x - m) * (x - m)
+	}
+	return m, math.Sqrt(s / float64(len(v)))
+}
+
+// String describes the run in one line.
+func (c Config) String() string {
+	obs := "state"
+	if c.Pixels {
+		obs = fmt.Sprintf("pixels %d→%d ×%d (%s)", c.frameSize(), c.ImageSize, c.Stack, c.Aug)
+	}
+	return fmt.Sprintf("%s, %s, action repeat %d, %d env steps, batch %d", c.Env, obs, c.repeat(), c.EnvSteps, c.Batch)
+}
