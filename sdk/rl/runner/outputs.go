@@ -47,6 +47,9 @@ func (o *outputs) episode(envSteps, episode int64, ret float64) error {
 func (o *outputs) update(envSteps int64, st *sac.Stats, t timing) error {
 	m := map[string]any{"kind": "update", "env_steps": envSteps, "updates": t.updates, "critic_loss": st.CriticLoss, "q": st.Q,
 		"update_s": t.update / float64(t.updates), "sample_s": t.sample / float64(t.updates)}
+	if st.AuxLoss != 0 {
+		m["aux_loss"] = st.AuxLoss
+	}
 	if st.ActorUpdated {
 		m["actor_loss"], m["alpha_loss"], m["alpha"], m["entropy"] = st.ActorLoss, st.AlphaLoss, st.Alpha, st.Entropy
 	}

@@ -8,6 +8,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -19,6 +20,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/envs"
+	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/progress"
 	"github.com/selfsup/selfsup/sdk/rl/replay"
 	"github.com/selfsup/selfsup/sdk/rl/sac"
@@ -53,6 +55,8 @@ type Runner struct {
 	evals    []Eval
 	out      *outputs
 	timing   timing
+	aux      *aux
+	ctx      context.Context // of the Run under way
 }
 
 // timing sums the seconds spent per part of the loop.
@@ -61,14 +65,44 @@ type timing struct {
 	updates                  int64
 }
 
-// New sets up a run: the environment, the agent, the replay buffer, and
-// (when out is not empty) the output folder.
-func New(cfg Config, dev gotch.Device, out string, log zerolog.Logger) (*Runner, error) {
+// Options are what a run works with besides its Config.
+type Options struct {
+	// Device holds the agent.
+	Device gotch.Device
+	// Out is the folder for the run's files (empty: none).
+	Out string
+	// Log receives the evaluations.
+	Log zerolog.Logger
+	// Aux, when set, is an auxiliary objective on the critic's encoder
+	// (CURL: the curl method; any method with two views of pooled
+	// features), stepped after every SAC update; the run owns it and
+	// closes it. AuxConfig overrides its defaults.
+	Aux       method.Method
+	AuxConfig method.Params
+	// EncoderLR is the learning rate of the encoder's auxiliary Adam (0:
+	// DefaultEncoderLR).
+	EncoderLR float64
+}
+
+// New sets up a run: the environment, the agent, the replay buffer, the
+// auxiliary objective and (when o.Out is set) the output folder.
+func New(ctx context.Context, cfg Config, o Options) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
+		if o.Aux != nil {
+			o.Aux.Close()
+		}
 		return nil, err
 	}
+	if o.Aux != nil && !cfg.Pixels {
+		o.Aux.Close()
+		return nil, errors.New("rl: an auxiliary objective trains the pixel encoder: train on pixels or drop the method")
+	}
+	dev, out, log := o.Device, o.Out, o.Log
 	env, err := cfg.makeEnv()
 	if err != nil {
+		if o.Aux != nil {
+			o.Aux.Close()
+		}
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, dev: dev, log: log, env: env, done: true, rng: rand.New(rand.NewPCG(cfg.Seed, 0x2e91a7))}
@@ -83,7 +117,25 @@ func New(cfg Config, dev gotch.Device, out string, log zerolog.Logger) (*Runner,
 	}
 	if r.agent, err = sac.New(ac, dev); err != nil {
 		env.Close()
+		if o.Aux != nil {
+			o.Aux.Close()
+		}
 		return nil, err
+	}
+	if o.Aux != nil {
+		lr := o.EncoderLR
+		if lr == 0 {
+			lr = DefaultEncoderLR
+		}
+		err := r.agent.EnableEncoderSteps(lr)
+		if err == nil {
+			r.aux, err = newAux(ctx, o.Aux, o.AuxConfig, r.agent, r.totalSteps()-cfg.SeedSteps, tensor.DeviceName(dev), int64(cfg.Seed))
+		}
+		if err != nil {
+			o.Aux.Close()
+			r.Close()
+			return nil, err
+		}
 	}
 	rc := replay.Config{Capacity: cfg.Capacity, Stack: 1, ActionDim: ac.ActionDim}
 	if cfg.Pixels {
@@ -113,6 +165,11 @@ func (r *Runner) Close() {
 	if r.env != nil {
 		r.env.Close()
 	}
+	if r.aux != nil {
+		if err := r.aux.close(); err != nil {
+			r.log.Warn().Err(err).Msg("closing the auxiliary method")
+		}
+	}
 	if r.out != nil {
 		r.out.close()
 	}
@@ -137,6 +194,7 @@ func (r *Runner) totalSteps() int64 {
 // (at the start too, as train.py does) and at the end, and shows progress
 // on w (nil: none). Cancelling ctx stops it between steps.
 func (r *Runner) Run(ctx context.Context, w io.Writer) error {
+	r.ctx = ctx
 	total := r.totalSteps()
 	k := int64(r.cfg.repeat())
 	every := r.cfg.EvalEvery / k
@@ -257,7 +315,7 @@ func (r *Runner) train() (*sac.Stats, error) {
 // update samples a batch and updates the agent on it.
 func (r *Runner) update() (sac.Stats, error) {
 	t0 := time.Now()
-	b, err := r.buf.Sample(r.rng, r.cfg.Batch, replay.Options{Crop: r.cfg.crop()})
+	b, err := r.buf.Sample(r.rng, r.cfg.Batch, replay.Options{Crop: r.cfg.crop(), Positives: r.aux != nil})
 	if err != nil {
 		return sac.Stats{}, err
 	}
@@ -270,6 +328,12 @@ func (r *Runner) update() (sac.Stats, error) {
 	t1 := time.Now()
 	r.timing.sample += t1.Sub(t0).Seconds()
 	st, err := r.agent.Update(batch, r.step)
+	if err == nil && r.aux != nil {
+		var resp method.StepResponse
+		if resp, err = r.aux.step(r.ctx, r.agent, batch.Obs, batch.Pos); err == nil {
+			st.AuxLoss = resp.Loss
+		}
+	}
 	r.timing.update += time.Since(t1).Seconds()
 	r.timing.updates++
 	return st, err
@@ -314,6 +378,11 @@ func (r *Runner) tensors(s *tensor.Scope, b *replay.Batch) (*sac.Batch, error) {
 	}
 	if bt.Next, err = obs(b.Next, b.NextState); err != nil {
 		return nil, err
+	}
+	if b.Pos != nil {
+		if bt.Pos, err = obs(b.Pos, nil); err != nil {
+			return nil, err
+		}
 	}
 	if bt.Action, err = vec(b.Action, int64(len(b.Action))/n); err != nil {
 		return nil, err

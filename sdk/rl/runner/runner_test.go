@@ -24,7 +24,7 @@ func TestStateSACLearnsCartpoleBalance(t *testing.T) {
 	cfg.Pixels = false
 	cfg.EnvSteps, cfg.SeedSteps, cfg.EvalEvery, cfg.EvalEpisodes, cfg.Seed = 24_000, 500, 0, 5, 3
 	cfg.Agent = func(c *sac.Config) { c.Hidden = 256 }
-	r, err := New(cfg, gotch.CPU, t.TempDir(), zerolog.Nop())
+	r, err := New(context.Background(), cfg, Options{Device: gotch.CPU, Out: t.TempDir(), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ type Agent struct {
 	actor                         *actor
 	logAlpha                      *ts.Tensor
 	criticOpt, actorOpt, alphaOpt optim.Optimizer
+	encOpt                        optim.Optimizer // auxiliary steps of the critic's encoder
 	noise                         *rand.Rand
 	targetEntropy                 float64
 	emaQ, emaEnc                  [2][]*ts.Tensor // target, online
@@ -138,9 +139,11 @@ func (a *Agent) normal(n int64) (*ts.Tensor, error) {
 }
 
 // Batch is a training batch on the agent's device: Obs and Next [N, …]
-// (pixels as 0…255 floats), Action [N, |A|], Reward and NotDone [N, 1].
+// (pixels as 0…255 floats), Action [N, |A|], Reward and NotDone [N, 1];
+// Pos, for an auxiliary objective, another crop of Obs (Update ignores
+// it).
 type Batch struct {
-	Obs, Action, Reward, Next, NotDone *ts.Tensor
+	Obs, Action, Reward, Next, NotDone, Pos *ts.Tensor
 }
 
 // Stats are one update's numbers.
@@ -150,6 +153,8 @@ type Stats struct {
 	// ActorEvery); the actor's numbers are zero otherwise.
 	ActorUpdated                         bool
 	ActorLoss, AlphaLoss, Alpha, Entropy float64
+	// AuxLoss is the auxiliary objective's loss (set by its host).
+	AuxLoss float64
 }
 
 // Update is CurlSacAgent.update without its CURL step: the critic on b,
@@ -281,7 +286,7 @@ func (a *Agent) softUpdate() error {
 
 // Close frees the networks and optimizers.
 func (a *Agent) Close() {
-	for _, o := range []optim.Optimizer{a.criticOpt, a.actorOpt, a.alphaOpt} {
+	for _, o := range []optim.Optimizer{a.criticOpt, a.actorOpt, a.alphaOpt, a.encOpt} {
 		if o != nil {
 			o.Close()
 		}
