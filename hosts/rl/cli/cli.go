@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"play":   {"drive an environment with the keyboard in a window", runPlay},
 		"watch":  {"watch a policy (random until agents exist) act in a window", runWatch},
 		"record": {"record episodes as animated GIFs", runRecord},
+		"train":  {"train a SAC agent (CURL, pixel SAC, RAD, state SAC) and evaluate it", runTrain},
 	}
 }
 

@@ -35,6 +35,11 @@ func TestCommands(t *testing.T) {
 		{"record bad policy", []string{"record", "--env", "cartpole-swingup", "--policy", "smart", "--out", "x.gif"}, 2, "unknown policy"},
 		{"watch without env", []string{"watch"}, 2, "--env is required"},
 		{"stray argument", []string{"envs", "extra"}, 2, "unexpected arguments"},
+		{"train help", []string{"train", "--help"}, 0, "ENVIRONMENT steps"},
+		{"train unknown agent", []string{"train", "--agent", "dqn"}, 2, "unknown agent"},
+		{"train unknown env", []string{"train", "--env", "cartpole-fly", "--agent", "state-sac"}, 1, "unknown environment"},
+		{"train state with a method", []string{"train", "--agent", "state-sac", "--method", "curl", "--in-process"}, 1, "train on pixels"},
+		{"train a method the runner cannot feed", []string{"train", "--agent", "pixel-sac", "--method", "dino", "--in-process", "--env-steps", "80"}, 1, "two random crops"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +77,32 @@ func TestRecordWritesGIFs(t *testing.T) {
 	for _, n := range []string{"pendulum-swingup_flat.gif", "pendulum-swingup_textured.gif"} {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
 			t.Errorf("missing %s: %v", n, err)
+		}
+	}
+}
+
+// TestTrainWritesTheRun: a tiny state-SAC run through the command line
+// evaluates at the start and the end and leaves its files.
+func TestTrainWritesTheRun(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "train", "--env", "cartpole-balance", "--agent", "state-sac", "--env-steps", "400", "--seed-steps", "20", "--hidden", "16",
+		"--batch", "8", "--eval-every", "200", "--eval-episodes", "1", "--out", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "return") || !strings.Contains(out, "at 400 env steps") {
+		t.Errorf("stdout %q: want the last evaluation at 400 env steps", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "eval.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[3], "400,") {
+		t.Errorf("eval.csv:\n%s\nwant a header and evaluations at 0, 200 and 400 env steps", b)
+	}
+	for _, f := range []string{"curve.png", "eval.jsonl", "train.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
 		}
 	}
 }

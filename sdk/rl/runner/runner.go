@@ -234,6 +234,16 @@ func (r *Runner) Run(ctx context.Context, w io.Writer) error {
 	if bar != nil {
 		bar.Finish(progress.M("eval", r.evals[len(r.evals)-1].Mean))
 	}
+	t := r.timing
+	per := func(x float64, n int64) float64 {
+		if n == 0 {
+			return 0
+		}
+		return x / float64(n)
+	}
+	r.log.Info().Int64("agent_steps", r.step).Int64("updates", t.updates).
+		Float64("update_s", per(t.update, t.updates)).Float64("sample_s", per(t.sample, t.updates)).
+		Float64("act_s", per(t.act, r.step)).Float64("env_step_s", per(t.env, r.step)).Msg("time per step")
 	return nil
 }
 
