@@ -82,28 +82,42 @@ func TestRecordWritesGIFs(t *testing.T) {
 }
 
 // TestTrainWritesTheRun: a tiny state-SAC run through the command line
-// evaluates at the start and the end and leaves its files.
+// (one episode: 125 agent steps at action repeat 8) evaluates every 200
+// environment steps and leaves its files and a checkpoint; --resume on
+// the finished run reports it again, and refuses other settings.
 func TestTrainWritesTheRun(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errs := run(t, "train", "--env", "cartpole-balance", "--agent", "state-sac", "--env-steps", "400", "--seed-steps", "20", "--hidden", "16",
+	code, out, errs := run(t, "train", "--env", "cartpole-balance", "--agent", "state-sac", "--env-steps", "1000", "--seed-steps", "20", "--hidden", "16",
 		"--batch", "8", "--eval-every", "200", "--eval-episodes", "1", "--out", dir)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if !strings.Contains(out, "return") || !strings.Contains(out, "at 400 env steps") {
-		t.Errorf("stdout %q: want the last evaluation at 400 env steps", out)
+	if !strings.Contains(out, "return") || !strings.Contains(out, "at 1000 env steps") {
+		t.Errorf("stdout %q: want the last evaluation at 1000 env steps", out)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "eval.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[3], "400,") {
-		t.Errorf("eval.csv:\n%s\nwant a header and evaluations at 0, 200 and 400 env steps", b)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 7 || !strings.HasPrefix(lines[6], "1000,") {
+		t.Errorf("eval.csv:\n%s\nwant a header and evaluations every 200 env steps to 1000", b)
 	}
-	for _, f := range []string{"curve.png", "eval.jsonl", "train.jsonl"} {
+	for _, f := range []string{"curve.png", "eval.jsonl", "train.jsonl", "checkpoint/state.json", "checkpoint/replay.bin", "checkpoint/agent.safetensors"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	// resuming the finished run takes no step and reports the same result
+	code, again, errs := run(t, "train", "--env", "cartpole-balance", "--agent", "state-sac", "--env-steps", "1000", "--seed-steps", "20", "--hidden", "16",
+		"--batch", "8", "--eval-every", "200", "--eval-episodes", "1", "--out", dir, "--resume")
+	if code != 0 || again != out {
+		t.Errorf("resumed: exit %d, stdout %q, want %q (%s)", code, again, out, errs)
+	}
+	// another setting is refused, not mixed into the run
+	code, _, errs = run(t, "train", "--env", "cartpole-balance", "--agent", "state-sac", "--env-steps", "2000", "--seed-steps", "20", "--hidden", "16",
+		"--batch", "8", "--eval-every", "200", "--eval-episodes", "1", "--out", dir, "--resume")
+	if code != 1 || !strings.Contains(errs, "same settings") {
+		t.Errorf("resumed with other settings: exit %d, stderr %q", code, errs)
 	}
 }
 

@@ -46,6 +46,8 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the environment, the agent and the replay sampling")
 	out := fs.String("out", "", "folder for eval.jsonl, eval.csv, curve.png, train.jsonl (default runs/rl/ENV-AGENT-sSEED)")
 	device := fs.String("device", "cpu", "cpu, cuda, cuda:N or auto")
+	ckpt := fs.Int64("checkpoint-every", 10_000, "environment steps between checkpoints (written at the next episode's start into OUT/checkpoint; 0: none)")
+	resume := fs.Bool("resume", false, "continue the run in --out from its checkpoint (start it when there is none): the result equals an uninterrupted run")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +80,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	}
 	cfg.Style, cfg.EnvSteps, cfg.ActionRepeat, cfg.SeedSteps = st, *steps, *repeat, *seedSteps
 	cfg.Batch, cfg.Capacity, cfg.EvalEvery, cfg.EvalEpisodes, cfg.Seed = *batch, *capacity, *evalEvery, *evalEpisodes, *seed
+	cfg.CheckpointEvery = *ckpt
 	h := *hidden
 	cfg.Agent = func(c *sac.Config) { c.Hidden = h }
 	if *out == "" {
@@ -104,6 +107,15 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer r.Close()
+	if *resume {
+		if r.HasCheckpoint() {
+			if err := r.Resume(ctx); err != nil {
+				return err
+			}
+		} else {
+			a.log.Info().Str("out", *out).Msg("no checkpoint to resume: starting the run")
+		}
+	}
 	a.log.Info().Str("run", cfg.String()).Str("agent", *agent).Str("method", aux).Str("out", *out).Msg("training")
 	if err := r.Run(ctx, a.stderr); err != nil {
 		return err

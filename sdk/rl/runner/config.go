@@ -41,6 +41,10 @@ type Config struct {
 	// EvalEpisodes (10) set the deterministic evaluations.
 	EvalEvery    int64
 	EvalEpisodes int
+	// CheckpointEvery (environment steps; 0: none) sets how often the
+	// run writes its checkpoint (at the next episode boundary) into its
+	// folder; it also writes one at the end.
+	CheckpointEvery int64
 	// Seed fixes the environment, the agent, the replay sampling and the
 	// crops.
 	Seed uint64
@@ -55,7 +59,7 @@ func Default(env string) Config {
 		Env: env, Pixels: true, Aug: replay.Random,
 		RenderSize: 100, ImageSize: 84, Stack: 3, Style: render.Textured,
 		EnvSteps: 100_000, SeedSteps: 1000, Batch: 128, Capacity: 100_000,
-		EvalEvery: 10_000, EvalEpisodes: 10, Seed: 1,
+		EvalEvery: 10_000, EvalEpisodes: 10, CheckpointEvery: 10_000, Seed: 1,
 	}
 }
 

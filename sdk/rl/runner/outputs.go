@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -104,3 +105,31 @@ func (o *outputs) eval(c Config, evals []Eval) error {
 }
 
 func (o *outputs) close() error { return o.train.Close() }
+
+// truncate drops the train.jsonl lines of steps after envSteps (taken
+// again by a resumed run).
+func (o *outputs) truncate(envSteps int64) error {
+	path := filepath.Join(o.dir, "train.jsonl")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var keep []byte
+	for _, l := range bytes.SplitAfter(b, []byte("\n")) {
+		var v struct {
+			EnvSteps int64 `json:"env_steps"`
+		}
+		if len(bytes.TrimSpace(l)) == 0 || json.Unmarshal(l, &v) != nil || v.EnvSteps > envSteps {
+			continue
+		}
+		keep = append(keep, l...)
+	}
+	if err := o.train.Close(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, keep, 0o644); err != nil {
+		return err
+	}
+	o.train, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	return err
+}

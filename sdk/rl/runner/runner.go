@@ -46,7 +46,9 @@ type Runner struct {
 	buf      *replay.Buffer
 	env      envs.Env
 	rng      *rand.Rand // seed-step actions, replay draws and crops
-	step     int64      // agent steps taken
+	rngSrc   *rand.PCG
+	stopAt   int64 // tests: Run returns after this many agent steps (0: never)
+	step     int64 // agent steps taken
 	episodes int64
 	obs      envs.Obs
 	done     bool
@@ -105,7 +107,8 @@ func New(ctx context.Context, cfg Config, o Options) (*Runner, error) {
 		}
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, dev: dev, log: log, env: env, done: true, rng: rand.New(rand.NewPCG(cfg.Seed, 0x2e91a7))}
+	src := rand.NewPCG(cfg.Seed, 0x2e91a7)
+	r := &Runner{cfg: cfg, dev: dev, log: log, env: env, done: true, rng: rand.New(src), rngSrc: src}
 	shape := []int{3 * cfg.Stack, cfg.ImageSize, cfg.ImageSize}
 	if !cfg.Pixels {
 		shape = []int{env.ObservationSpace().State.Size()}
@@ -202,14 +205,25 @@ func (r *Runner) Run(ctx context.Context, w io.Writer) error {
 	if w != nil {
 		bar = progress.New(w, int(total*k), progress.Options{Label: r.cfg.Env, Unit: "env step", Start: int(r.step * k)})
 	}
+	ckpt := r.cfg.CheckpointEvery / k
+	next := r.step + ckpt
 	for r.step < total {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if r.stopAt > 0 && r.step >= r.stopAt {
+			return nil
 		}
 		if every > 0 && r.step%every == 0 && r.evaluated() < r.EnvSteps() {
 			if err := r.evaluate(); err != nil {
 				return err
 			}
+		}
+		if r.out != nil && ckpt > 0 && r.done && r.step >= next {
+			if err := r.checkpoint(ctx); err != nil {
+				return err
+			}
+			next = r.step + ckpt
 		}
 		st, err := r.train()
 		if err != nil {
@@ -228,6 +242,13 @@ func (r *Runner) Run(ctx context.Context, w io.Writer) error {
 	}
 	if r.evaluated() < r.EnvSteps() {
 		if err := r.evaluate(); err != nil {
+			return err
+		}
+	}
+	if r.out != nil && r.cfg.CheckpointEvery > 0 {
+		if !r.done {
+			r.log.Warn().Int64("env_steps", r.EnvSteps()).Msg("the run ended inside an episode: its last checkpoint is the one before (checkpoints are taken between episodes)")
+		} else if err := r.checkpoint(ctx); err != nil {
 			return err
 		}
 	}

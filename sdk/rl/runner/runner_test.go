@@ -1,14 +1,20 @@
 package runner
 
 import (
+	"bytes"
 	"context"
+	"reflect"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/rs/zerolog"
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
+	"github.com/selfsup/selfsup/plugins/moco"
 	"github.com/selfsup/selfsup/sdk/rl/sac"
+	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
 // TestStateSACLearnsCartpoleBalance: SAC on cartpole-balance's state
@@ -44,4 +50,109 @@ func TestStateSACLearnsCartpoleBalance(t *testing.T) {
 	if !(last.Mean > first.Mean+200) || !(last.Mean > 600) {
 		t.Errorf("return %.1f -> %.1f: want a gain of 200 and more than 600 of the 1000 possible", first.Mean, last.Mean)
 	}
+}
+
+// TestResumeIsExact: a run stopped in the middle of an episode and
+// resumed from its last checkpoint ends with the same weights, optimizer
+// state, evaluations and replay sampling as the run that never stopped:
+// state SAC, and CURL on pixels (the method's W and Adam in the
+// checkpoint too).
+func TestResumeIsExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains four small agents: skipped with -short")
+	}
+	runtime.LockOSThread()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		pixels bool
+	}{{"state SAC", false}, {"CURL", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Default("cartpole-balance")
+			cfg.Pixels, cfg.RenderSize, cfg.ImageSize = c.pixels, 40, 32
+			cfg.EnvSteps, cfg.SeedSteps, cfg.Batch, cfg.EvalEvery, cfg.EvalEpisodes, cfg.Seed = 8*300, 50, 8, 8*100, 1, 4
+			cfg.CheckpointEvery = 8 * 130 // the episode boundary at agent step 250
+			cfg.Agent = func(c *sac.Config) { c.Hidden, c.Filters, c.Layers = 16, 8, 2 }
+			open := func(out string) *Runner {
+				o := Options{Device: gotch.CPU, Out: out, Log: zerolog.Nop()}
+				if c.pixels {
+					o.Aux = moco.NewCURL()
+				}
+				r, err := New(ctx, cfg, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(r.Close)
+				return r
+			}
+			whole := open(t.TempDir())
+			if err := whole.Run(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			first := open(dir)
+			first.stopAt = 280 // mid-episode: steps 250…279 are lost and taken again
+			if err := first.Run(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			resumed := open(dir)
+			if err := resumed.Resume(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if resumed.step != 250 {
+				t.Fatalf("resumed at agent step %d, want the checkpoint at 250", resumed.step)
+			}
+			if err := resumed.Run(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			want, _, relW, err := whole.agent.Save()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relW()
+			got, _, relG, err := resumed.agent.Save()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relG()
+			for k, w := range want {
+				if !slices.Equal(vals(t, got[k]), vals(t, w)) {
+					t.Fatalf("%s differs between the resumed run and the whole one", k)
+				}
+			}
+			if !reflect.DeepEqual(clearSeconds(resumed.Evals()), clearSeconds(whole.Evals())) {
+				t.Errorf("evaluations differ: resumed %+v, whole %+v", resumed.Evals(), whole.Evals())
+			}
+			if c.pixels {
+				a, err := whole.aux.m.Save(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := resumed.aux.m.Save(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, b) {
+					t.Error("the CURL method's state differs between the resumed run and the whole one")
+				}
+			}
+		})
+	}
+}
+
+func clearSeconds(ev []Eval) []Eval {
+	out := slices.Clone(ev)
+	for i := range out {
+		out[i].Seconds = 0
+	}
+	return out
+}
+
+func vals(t *testing.T, x *ts.Tensor) []float64 {
+	t.Helper()
+	v, err := tensor.AsFloat64s(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -30,6 +30,7 @@ type Agent struct {
 	criticOpt, actorOpt, alphaOpt optim.Optimizer
 	encOpt                        optim.Optimizer // auxiliary steps of the critic's encoder
 	noise                         *rand.Rand
+	noiseSrc                      *rand.PCG
 	targetEntropy                 float64
 	emaQ, emaEnc                  [2][]*ts.Tensor // target, online
 }
@@ -42,7 +43,8 @@ func New(cfg Config, dev gotch.Device) (*Agent, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5ac))
-	a := &Agent{cfg: cfg, dev: dev, noise: rand.New(rand.NewPCG(cfg.Seed, 0x401e)), targetEntropy: -float64(cfg.ActionDim)}
+	src := rand.NewPCG(cfg.Seed, 0x401e)
+	a := &Agent{cfg: cfg, dev: dev, noise: rand.New(src), noiseSrc: src, targetEntropy: -float64(cfg.ActionDim)}
 	a.criticVS, a.actorVS, a.targetVS, a.alphaVS = gnn.NewVarStore(dev), gnn.NewVarStore(dev), gnn.NewVarStore(dev), gnn.NewVarStore(dev)
 	var err error
 	if a.critic, err = newCritic(a.criticVS.Root(), rng, &cfg); err != nil {

@@ -1,0 +1,116 @@
+package sac
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/selfsup/selfsup/sdk/nn"
+	"github.com/selfsup/selfsup/sdk/optim"
+)
+
+// State is everything of an agent that is not a tensor: the optimizers'
+// step counts and the policy noise's generator.
+type State struct {
+	OptSteps map[string]int64 `json:"opt_steps"`
+	Noise    []byte           `json:"noise"`
+}
+
+// stores names the agent's variable stores as its tensors are prefixed.
+func (a *Agent) stores() map[string]*gnn.VarStore {
+	return map[string]*gnn.VarStore{"critic": a.criticVS, "actor": a.actorVS, "target": a.targetVS, "alpha": a.alphaVS}
+}
+
+func (a *Agent) optimizers() map[string]optim.Optimizer {
+	o := map[string]optim.Optimizer{"critic": a.criticOpt, "actor": a.actorOpt, "alpha": a.alphaOpt}
+	if a.encOpt != nil {
+		o["encoder"] = a.encOpt
+	}
+	return o
+}
+
+// Save returns the agent's tensors, named "<store>/<variable>" for the
+// networks and "opt.<optimizer>/<slot>" for the optimizers' state, and
+// its other state. release frees the copies Save made (the variables are
+// the agent's own; write them before the next update).
+func (a *Agent) Save() (tensors map[string]*ts.Tensor, st State, release func(), err error) {
+	tensors = map[string]*ts.Tensor{}
+	var owned []*ts.Tensor
+	release = func() {
+		for _, t := range owned {
+			t.MustDrop()
+		}
+	}
+	for name, vs := range a.stores() {
+		for k, v := range vs.Variables() {
+			v := v
+			tensors[name+"/"+k] = &v
+		}
+	}
+	st.OptSteps = map[string]int64{}
+	for name, o := range a.optimizers() {
+		slots, steps, err := o.State()
+		if err != nil {
+			release()
+			return nil, st, nil, fmt.Errorf("sac: %s optimizer state: %w", name, err)
+		}
+		for k, t := range slots {
+			tensors["opt."+name+"/"+k] = t
+			owned = append(owned, t)
+		}
+		st.OptSteps[name] = steps
+	}
+	if st.Noise, err = a.noiseSrc.MarshalBinary(); err != nil {
+		release()
+		return nil, st, nil, err
+	}
+	return tensors, st, release, nil
+}
+
+// Load restores what Save returned (on an agent of the same Config, with
+// EnableEncoderSteps called when the saved one had it).
+func (a *Agent) Load(tensors map[string]*ts.Tensor, st State) error {
+	for name, vs := range a.stores() {
+		for k, v := range vs.Variables() {
+			v := v
+			src, ok := tensors[name+"/"+k]
+			if !ok {
+				return fmt.Errorf("sac: the saved agent has no %s/%s: it was saved with another configuration", name, k)
+			}
+			if err := nn.CopyValues(&v, src, name+"/"+k); err != nil {
+				return err
+			}
+		}
+	}
+	opts := a.optimizers()
+	if len(opts) != len(st.OptSteps) {
+		return fmt.Errorf("sac: the saved agent has optimizers %v, this one %v: resume with the same auxiliary objective", sortedKeys(st.OptSteps), sortedKeys(opts))
+	}
+	for name, o := range opts {
+		steps, ok := st.OptSteps[name]
+		if !ok {
+			return fmt.Errorf("sac: the saved agent has no %s optimizer", name)
+		}
+		slots := map[string]*ts.Tensor{}
+		prefix := "opt." + name + "/"
+		for k, t := range tensors {
+			if strings.HasPrefix(k, prefix) {
+				slots[strings.TrimPrefix(k, prefix)] = t
+			}
+		}
+		if err := o.SetState(slots, steps); err != nil {
+			return fmt.Errorf("sac: restore the %s optimizer: %w", name, err)
+		}
+	}
+	if len(st.Noise) == 0 {
+		return errors.New("sac: the saved agent has no noise generator state")
+	}
+	return a.noiseSrc.UnmarshalBinary(st.Noise)
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
