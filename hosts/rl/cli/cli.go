@@ -34,9 +34,10 @@ func commands() map[string]command {
 	return map[string]command{
 		"envs":   {"list the environments", runEnvs},
 		"play":   {"drive an environment with the keyboard in a window", runPlay},
-		"watch":  {"watch a policy (random until agents exist) act in a window", runWatch},
+		"watch":  {"watch a policy (a trained agent's, or random) act in a window", runWatch},
 		"record": {"record episodes as animated GIFs", runRecord},
 		"train":  {"train a SAC agent (CURL, pixel SAC, RAD, state SAC) and evaluate it", runTrain},
+		"eval":   {"evaluate a trained agent (a run's checkpoint), with a GIF", runEval},
 	}
 }
 

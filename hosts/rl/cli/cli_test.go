@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/gif"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -34,6 +36,8 @@ func TestCommands(t *testing.T) {
 		{"record bad style", []string{"record", "--env", "cartpole-swingup", "--style", "shiny", "--out", "x.gif"}, 2, "unknown style"},
 		{"record bad policy", []string{"record", "--env", "cartpole-swingup", "--policy", "smart", "--out", "x.gif"}, 2, "unknown policy"},
 		{"watch without env", []string{"watch"}, 2, "--env is required"},
+		{"watch a run without checkpoint", []string{"watch", "--run", "/nonexistent"}, 1, "give the folder of a run"},
+		{"eval without run", []string{"eval"}, 2, "--run is required"},
 		{"stray argument", []string{"envs", "extra"}, 2, "unexpected arguments"},
 		{"train help", []string{"train", "--help"}, 0, "ENVIRONMENT steps"},
 		{"train unknown agent", []string{"train", "--agent", "dqn"}, 2, "unknown agent"},
@@ -112,6 +116,25 @@ func TestTrainWritesTheRun(t *testing.T) {
 		"--batch", "8", "--eval-every", "200", "--eval-episodes", "1", "--out", dir, "--resume")
 	if code != 0 || again != out {
 		t.Errorf("resumed: exit %d, stdout %q, want %q (%s)", code, again, out, errs)
+	}
+	// the checkpoint's agent evaluates as the run's last evaluation did
+	code, ev, errs := run(t, "eval", "--run", dir, "--episodes", "1")
+	if code != 0 || !strings.Contains(ev, "after 1000 env steps") {
+		t.Errorf("eval: exit %d, stdout %q (%s)", code, ev, errs)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "eval.csv"))
+	last, err := strconv.ParseFloat(strings.Split(strings.Split(strings.TrimSpace(string(b)), "\n")[6], ",")[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("return %.1f ", last); !strings.Contains(ev, want) {
+		t.Errorf("eval says %q, the run's last evaluation %v", ev, last)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gifs", "eval-final.gif")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gifs", "eval-00001000.gif")); err != nil {
+		t.Error(err)
 	}
 	// another setting is refused, not mixed into the run
 	code, _, errs = run(t, "train", "--env", "cartpole-balance", "--agent", "state-sac", "--env-steps", "2000", "--seed-steps", "20", "--hidden", "16",

@@ -9,6 +9,8 @@ import (
 	"github.com/selfsup/selfsup/envs"
 	"github.com/selfsup/selfsup/envs/render"
 	"github.com/selfsup/selfsup/envs/viewer"
+	"github.com/selfsup/selfsup/sdk/rl/runner"
+	"github.com/sugarme/gotch"
 )
 
 // envFlags are the flags that choose and configure an environment.
@@ -59,6 +61,7 @@ type viewFlags struct {
 	speed    float64
 	episodes int
 	policy   string
+	run      string
 }
 
 func (v *viewFlags) register(fs *flag.FlagSet, watch bool) {
@@ -68,6 +71,7 @@ func (v *viewFlags) register(fs *flag.FlagSet, watch bool) {
 	fs.IntVar(&v.episodes, "episodes", 0, "stop after this many episodes (0: until the window closes)")
 	if watch {
 		fs.StringVar(&v.policy, "policy", "random", "policy to watch: "+policyNames)
+		fs.StringVar(&v.run, "run", "", "watch the trained agent of this run folder (selfsup-rl train --out DIR) on its own environment")
 	}
 }
 
@@ -90,8 +94,18 @@ func runViewer(ctx context.Context, a *app, args []string, watch bool) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	e, err := v.make(fs)
-	if err != nil {
+	var e envs.Env
+	var trained *runner.Policy
+	var err error
+	if v.run != "" {
+		if trained, err = runner.LoadPolicy(v.run, gotch.CPU); err != nil {
+			return err
+		}
+		defer trained.Close()
+		if e, err = trained.Env(); err != nil {
+			return err
+		}
+	} else if e, err = v.make(fs); err != nil {
 		return err
 	}
 	defer e.Close()
@@ -115,6 +129,16 @@ func runViewer(ctx context.Context, a *app, args []string, watch bool) error {
 			seed = time.Now().UnixNano()
 		}
 		p, perr := newPolicy(v.policy, e, seed)
+		if trained != nil {
+			p, perr = func(o envs.Obs) []float64 {
+				act, err := trained.Act(o)
+				if err != nil {
+					a.log.Error().Err(err).Msg("policy")
+					return make([]float64, e.ActionSpace().Size())
+				}
+				return act
+			}, nil
+		}
 		if perr != nil {
 			runErr = perr
 			return

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/selfsup/selfsup/envs"
 	"github.com/selfsup/selfsup/sdk/rl/sac"
 	"github.com/selfsup/selfsup/sdk/safetensors"
 )
@@ -24,15 +26,17 @@ import (
 
 // runState is state.json.
 type runState struct {
-	Run      string    `json:"run"` // Config.String(), checked on resume
-	Step     int64     `json:"agent_steps"`
-	Episodes int64     `json:"episodes"`
-	Last     float64   `json:"last_return"`
-	RNG      []byte    `json:"rng"`
-	Evals    []Eval    `json:"evals"`
-	Agent    sac.State `json:"agent"`
-	AuxSteps int64     `json:"aux_steps"`
-	Aux      string    `json:"aux,omitempty"`
+	Run      string     `json:"run"` // Config.String(), checked on resume
+	Config   Config     `json:"config"`
+	AgentCfg sac.Config `json:"agent_config"`
+	Step     int64      `json:"agent_steps"`
+	Episodes int64      `json:"episodes"`
+	Last     float64    `json:"last_return"`
+	RNG      []byte     `json:"rng"`
+	Evals    []Eval     `json:"evals"`
+	Agent    sac.State  `json:"agent"`
+	AuxSteps int64      `json:"aux_steps"`
+	Aux      string     `json:"aux,omitempty"`
 }
 
 // checkpointDir is where the run keeps its checkpoint.
@@ -56,7 +60,7 @@ func (r *Runner) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st := runState{Run: r.cfg.String(), Step: r.step, Episodes: r.episodes, Last: r.last, RNG: rng, Evals: r.evals, Agent: ast}
+	st := runState{Run: r.cfg.String(), Config: r.cfg, AgentCfg: r.agent.Config(), Step: r.step, Episodes: r.episodes, Last: r.last, RNG: rng, Evals: r.evals, Agent: ast}
 	var method []byte
 	if r.aux != nil {
 		if method, err = r.aux.m.Save(ctx); err != nil {
@@ -173,3 +177,72 @@ func moveAll(m map[string]*ts.Tensor, r *Runner) map[string]*ts.Tensor {
 	}
 	return m
 }
+
+// Policy is the trained actor of a run's checkpoint, for evaluation and
+// watching.
+type Policy struct {
+	Config   Config
+	Agent    *sac.Agent
+	EnvSteps int64
+	dev      gotch.Device
+}
+
+// LoadPolicy reads the agent of the checkpoint in the run folder dir.
+func LoadPolicy(dir string, dev gotch.Device) (*Policy, error) {
+	ck := filepath.Join(dir, "checkpoint")
+	b, err := os.ReadFile(filepath.Join(ck, "state.json"))
+	if err != nil {
+		return nil, fmt.Errorf("rl: %w (give the folder of a run that wrote a checkpoint: selfsup-rl train --out DIR)", err)
+	}
+	var st runState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("rl: %s: %w", filepath.Join(ck, "state.json"), err)
+	}
+	a, err := sac.New(st.AgentCfg, dev)
+	if err != nil {
+		return nil, err
+	}
+	tensors, _, err := safetensors.ReadFile(filepath.Join(ck, "agent.safetensors"))
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("rl: %w", err)
+	}
+	defer func() {
+		for _, t := range tensors {
+			t.MustDrop()
+		}
+	}()
+	if dev.IsCuda() {
+		for k, t := range tensors {
+			tensors[k] = t.MustTo(dev, true)
+		}
+	}
+	if err := a.LoadWeights(tensors); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return &Policy{Config: st.Config, Agent: a, EnvSteps: st.Step * int64(st.Config.repeat()), dev: dev}, nil
+}
+
+// Env makes the environment as the run saw it.
+func (p *Policy) Env() (envs.Env, error) { return p.Config.makeEnv() }
+
+// Act returns the deterministic action for an observation of Env.
+func (p *Policy) Act(o envs.Obs) ([]float64, error) {
+	x, err := p.Config.obsTensor(o, p.dev)
+	if err != nil {
+		return nil, err
+	}
+	defer x.MustDrop()
+	return p.Agent.Act(x, true)
+}
+
+// Evaluate runs episodes episodes of the policy (see Evaluate).
+func (p *Policy) Evaluate(episodes int, gif string) (Eval, error) {
+	ev, err := Evaluate(p.Config, p.Agent, p.dev, episodes, gif)
+	ev.EnvSteps = p.EnvSteps
+	return ev, err
+}
+
+// Close frees the agent.
+func (p *Policy) Close() { p.Agent.Close() }

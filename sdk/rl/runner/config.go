@@ -50,7 +50,7 @@ type Config struct {
 	Seed uint64
 	// Agent adjusts the SAC configuration after its defaults are set (nil:
 	// CURL's).
-	Agent func(*sac.Config)
+	Agent func(*sac.Config) `json:"-"`
 }
 
 // Default is CURL's protocol for env with pixels.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -427,44 +428,18 @@ func (r *Runner) tensors(s *tensor.Scope, b *replay.Batch) (*sac.Batch, error) {
 	return &bt, nil
 }
 
-// evaluate runs EvalEpisodes episodes of the deterministic policy on a
-// fresh environment, episode i seeded from the run's seed and i alone (so
-// evaluations compare across agents and survive a resume), and records
-// them.
+// evaluate runs the deterministic evaluation of the agent as it is and
+// records it (and, with an output folder, a GIF of its first episode).
 func (r *Runner) evaluate() error {
-	t0 := time.Now()
-	env, err := r.cfg.makeEnv()
+	gif := ""
+	if r.out != nil {
+		gif = filepath.Join(r.out.dir, "gifs", fmt.Sprintf("eval-%08d.gif", r.EnvSteps()))
+	}
+	ev, err := Evaluate(r.cfg, r.agent, r.dev, r.cfg.EvalEpisodes, gif)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	ev := Eval{EnvSteps: r.EnvSteps()}
-	for i := range r.cfg.EvalEpisodes {
-		seed := int64(r.cfg.Seed)<<20 + 1<<19 + int64(i)
-		obs, _ := env.Reset(&seed)
-		ret := 0.0
-		for {
-			x, err := r.cfg.obsTensor(obs, r.dev)
-			if err != nil {
-				return err
-			}
-			a, err := r.agent.Act(x, true)
-			x.MustDrop()
-			if err != nil {
-				return err
-			}
-			var rew float64
-			var term, trunc bool
-			obs, rew, term, trunc, _ = env.Step(a)
-			ret += rew
-			if term || trunc {
-				break
-			}
-		}
-		ev.Returns = append(ev.Returns, ret)
-	}
-	ev.Mean, ev.Std = meanStd(ev.Returns)
-	ev.Seconds = time.Since(t0).Seconds()
+	ev.EnvSteps = r.EnvSteps()
 	r.evals = append(r.evals, ev)
 	r.log.Info().Int64("env_steps", ev.EnvSteps).Float64("mean_return", ev.Mean).Float64("std", ev.Std).Float64("seconds", ev.Seconds).Msg("evaluation")
 	if r.out != nil {

@@ -72,9 +72,9 @@ func (a *Agent) Save() (tensors map[string]*ts.Tensor, st State, release func(),
 	return tensors, st, release, nil
 }
 
-// Load restores what Save returned (on an agent of the same Config, with
-// EnableEncoderSteps called when the saved one had it).
-func (a *Agent) Load(tensors map[string]*ts.Tensor, st State) error {
+// LoadWeights restores the networks of what Save returned, not the
+// optimizers (for evaluation).
+func (a *Agent) LoadWeights(tensors map[string]*ts.Tensor) error {
 	for name, vs := range a.stores() {
 		for k, v := range vs.Variables() {
 			v := v
@@ -86,6 +86,15 @@ func (a *Agent) Load(tensors map[string]*ts.Tensor, st State) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// Load restores what Save returned (on an agent of the same Config, with
+// EnableEncoderSteps called when the saved one had it).
+func (a *Agent) Load(tensors map[string]*ts.Tensor, st State) error {
+	if err := a.LoadWeights(tensors); err != nil {
+		return err
 	}
 	opts := a.optimizers()
 	if len(opts) != len(st.OptSteps) {
