@@ -13,6 +13,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/plugins/moco"
+	"github.com/selfsup/selfsup/sdk/conformance"
 	"github.com/selfsup/selfsup/sdk/rl/sac"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
@@ -155,4 +156,30 @@ func vals(t *testing.T, x *ts.Tensor) []float64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestMemoryFlat: a long CURL run on pixels (the method in process, the
+// replay buffer full so that it sheds frames as fast as it stores them)
+// holds its resident memory flat: every step frees the tensors it makes.
+func TestMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("900 training steps: skipped with -short")
+	}
+	runtime.LockOSThread()
+	ctx := context.Background()
+	cfg := Default("cartpole-swingup")
+	cfg.RenderSize, cfg.ImageSize, cfg.Capacity = 40, 32, 200
+	cfg.EnvSteps, cfg.SeedSteps, cfg.Batch, cfg.EvalEvery, cfg.CheckpointEvery = 8*10_000, 20, 16, 0, 0
+	cfg.Agent = func(c *sac.Config) { c.Hidden, c.Filters, c.Layers = 32, 8, 2 }
+	r, err := New(ctx, cfg, Options{Device: gotch.CPU, Log: zerolog.Nop(), Aux: moco.NewCURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.ctx = ctx
+	conformance.MemoryFlat(t, 300, 600, 24<<20, func(int64) {
+		if _, err := r.train(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
