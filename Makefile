@@ -25,7 +25,7 @@ PLUGINS := $(wildcard plugins/*/cmd/selfsup-*)
 # Example plugins and the binary name each builds to.
 EXAMPLE_PLUGINS := thirdparty-plugin:selfsup-vicreg plugin-with-head:selfsup-simmoco
 
-.PHONY: all setup env build test test-short run eval bench bench-methods proto lint doctor clean
+.PHONY: all setup env build test test-short run eval bench bench-methods bench-rl proto lint doctor clean
 
 all: build
 
@@ -81,6 +81,13 @@ eval: setup
 EPOCHS ?= 1
 bench-methods: build
 	$(ENV) $(GO) run ./bench/methods --epochs $(EPOCHS) --bin $(BIN) $(if $(METHODS),--methods $(METHODS))
+
+# bench-rl: trains SAC agents on cartpole-swingup for 100k environment steps
+# with 2 seeds (AGENTS, SEEDS, BUDGET=2h to stop after a while), resuming the
+# runs an earlier invocation left in runs/bench-rl, and writes docs/rl.md
+# (hours per run on 2 cores; not part of CI).
+bench-rl: build
+	$(ENV) $(GO) run ./bench/rl --bin $(BIN) $(if $(AGENTS),--agents $(AGENTS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BUDGET),--budget $(BUDGET))
 
 # bench: benchmarks, written to docs/bench/ (not part of CI).
 bench: build
