@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+
+	"github.com/selfsup/selfsup/sdk/method"
 )
 
 // newLogger logs for people on a terminal and as JSON lines elsewhere.
@@ -32,39 +32,8 @@ func logLevel() zerolog.Level {
 	return zerolog.InfoLevel
 }
 
-// kvFlags collects repeated KEY=VALUE flags; values that parse as numbers or
-// booleans become numbers or booleans.
-type kvFlags map[string]any
-
-func (k *kvFlags) String() string {
-	if k == nil || *k == nil {
-		return ""
-	}
-	var parts []string
-	for key, v := range *k {
-		parts = append(parts, fmt.Sprintf("%s=%v", key, v))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
-}
-
-func (k *kvFlags) Set(s string) error {
-	key, val, ok := strings.Cut(s, "=")
-	if !ok || key == "" {
-		return fmt.Errorf("want KEY=VALUE, got %q", s)
-	}
-	if *k == nil {
-		*k = kvFlags{}
-	}
-	if f, err := strconv.ParseFloat(val, 64); err == nil {
-		(*k)[key] = f
-	} else if b, err := strconv.ParseBool(val); err == nil {
-		(*k)[key] = b
-	} else {
-		(*k)[key] = val
-	}
-	return nil
-}
+// kvFlags collects repeated KEY=VALUE flags (method.ParamsFlag).
+type kvFlags = method.ParamsFlag
 
 // flagExit is the exit status of a failed flag parse: 0 when help was
 // asked for (-h, --help), 2 for a wrong flag.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/selfsup/selfsup/envs/render"
@@ -32,7 +30,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	agent := fs.String("agent", "curl", "agent: "+agentHelp)
 	meth := fs.String("method", "", "auxiliary objective on the pixel encoder: a method plugin whose Spec asks for two views of pooled features (curl, byol, simsiam, barlowtwins, moco, ...), fed two random crops of each observation; \"none\" for none (default: curl for --agent curl)")
 	inProcess := fs.Bool("in-process", false, "run the method in this process instead of its plugin binary")
-	var set kv
+	var set method.ParamsFlag
 	fs.Var(&set, "set", "method hyper-parameter KEY=VALUE (repeatable)")
 	steps := fs.Int64("env-steps", 100_000, "length of the run in ENVIRONMENT steps (agent steps × action repeat, as the CURL paper counts them)")
 	repeat := fs.Int("action-repeat", 0, "action repeat (0: CURL's, 8 cartpole, 4 reacher and ball-in-cup, 2 else)")
@@ -122,35 +120,5 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	}
 	ev := r.Evals()[len(r.Evals())-1]
 	fmt.Fprintf(a.stdout, "%s %s: return %.1f ± %.1f at %d env steps; curve in %s\n", *env, *agent, ev.Mean, ev.Std, ev.EnvSteps, filepath.Join(*out, "curve.png"))
-	return nil
-}
-
-// kv is a repeatable KEY=VALUE flag; numbers and booleans are parsed.
-type kv method.Params
-
-func (k *kv) String() string {
-	var parts []string
-	for key, v := range *k {
-		parts = append(parts, fmt.Sprintf("%s=%v", key, v))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
-}
-
-func (k *kv) Set(s string) error {
-	key, val, ok := strings.Cut(s, "=")
-	if !ok || key == "" {
-		return fmt.Errorf("want KEY=VALUE, got %q", s)
-	}
-	if *k == nil {
-		*k = kv{}
-	}
-	if f, err := strconv.ParseFloat(val, 64); err == nil {
-		(*k)[key] = f
-	} else if b, err := strconv.ParseBool(val); err == nil {
-		(*k)[key] = b
-	} else {
-		(*k)[key] = val
-	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sac
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sugarme/gotch"
@@ -82,7 +83,7 @@ func (a *Agent) StepEncoder(feats, grads []*ts.Tensor) error {
 	defer s.Close()
 	var total *ts.Tensor
 	for i, f := range feats {
-		if !equalShape(f, grads[i]) {
+		if !slices.Equal(f.MustSize(), grads[i].MustSize()) {
 			return fmt.Errorf("sac: features %v and gradient %v differ in shape", f.MustSize(), grads[i].MustSize())
 		}
 		term := s.T(s.T(f.MustMul(grads[i], false)).MustSum(gotch.Float, false))
@@ -97,17 +98,4 @@ func (a *Agent) StepEncoder(feats, grads []*ts.Tensor) error {
 		return fmt.Errorf("sac: encoder backward: %w", err)
 	}
 	return a.encOpt.Step()
-}
-
-func equalShape(x, y *ts.Tensor) bool {
-	a, b := x.MustSize(), y.MustSize()
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
