@@ -89,7 +89,9 @@ bench-methods: build
 bench-rl: build
 	$(ENV) $(GO) run ./bench/rl --bin $(BIN) $(if $(AGENTS),--agents $(AGENTS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BUDGET),--budget $(BUDGET))
 
-# bench: benchmarks, written to docs/bench/ (not part of CI).
+# bench: benchmarks, written to docs/bench/ (not part of CI). CURL_REPO, a
+# checkout of github.com/MishaLaskin/curl outside this repository, adds the
+# official agent's update time beside ours.
 bench: build
 	@mkdir -p docs/bench
 	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 20000x ./envs/ | tee docs/bench/envs.txt
@@ -97,6 +99,8 @@ bench: build
 	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 50x ./sdk/augment/ | tee docs/bench/augment.txt
 	$(ENV) $(GO) test -run '^$$' -bench ConvNetSStep -benchtime 10x ./sdk/encoder/ | tee docs/bench/encoder.txt
 	bash bench/step.sh
+	$(ENV) $(GO) test -run '^$$' -bench Update -benchtime 10x -timeout 60m ./sdk/rl/runner/ | tee docs/bench/rl-update.txt
+	$(if $(CURL_REPO),OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/rl/official_update.py $(CURL_REPO) 10 | tee docs/bench/rl-update-official.txt)
 
 proto:
 	@dpkg -s $(APT_PROTO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PROTO))
