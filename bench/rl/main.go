@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/selfsup/selfsup/sdk/plot"
+	"github.com/selfsup/selfsup/sdk/rl/runner"
 )
 
 type options struct {
@@ -245,19 +245,19 @@ func (o options) report() error {
 		}
 		cell := "—"
 		if len(finals) > 0 {
-			m, s := meanStd(finals)
+			m, s := runner.MeanStd(finals)
 			cell = fmt.Sprintf("%.0f ± %.0f", m, s)
 		}
 		ut := ""
 		if len(upd) > 0 {
-			m, _ := meanStd(upd)
+			m, _ := runner.MeanStd(upd)
 			ut = fmt.Sprintf("%.3f s", m)
 		}
 		rows = append(rows, fmt.Sprintf("| %s | %s | %d of %d | %s | %s |", agent, cell, len(finals), len(o.seeds), strings.Join(progress, "; "), ut))
 		xs := slices.Sorted(maps.Keys(curves))
 		var ys []float64
 		for _, x := range xs {
-			m, _ := meanStd(curves[x])
+			m, _ := runner.MeanStd(curves[x])
 			ys = append(ys, m)
 		}
 		fx := make([]float64, len(xs))
@@ -312,17 +312,4 @@ func writeCSV(path string, ev []eval) error {
 		fmt.Fprintf(&b, "%d,%.2f,%.2f\n", e.EnvSteps, e.Mean, e.Std)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
-}
-
-func meanStd(v []float64) (float64, float64) {
-	var m float64
-	for _, x := range v {
-		m += x
-	}
-	m /= float64(len(v))
-	var s float64
-	for _, x := range v {
-		s += (x - m) * (x - m)
-	}
-	return m, math.Sqrt(s / float64(len(v)))
 }

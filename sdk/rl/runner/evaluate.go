@@ -68,7 +68,7 @@ func Evaluate(cfg Config, agent *sac.Agent, dev gotch.Device, episodes int, gif 
 			return ev, fmt.Errorf("rl: evaluation gif: %w", err)
 		}
 	}
-	ev.Mean, ev.Std = meanStd(ev.Returns)
+	ev.Mean, ev.Std = MeanStd(ev.Returns)
 	ev.Seconds = time.Since(t0).Seconds()
 	return ev, nil
 }

@@ -448,7 +448,9 @@ func (r *Runner) evaluate() error {
 	return nil
 }
 
-func meanStd(v []float64) (float64, float64) {
+// MeanStd is the mean and population standard deviation of v (NaN for
+// none), as evaluations and benchmark tables report returns.
+func MeanStd(v []float64) (float64, float64) {
 	if len(v) == 0 {
 		return math.NaN(), math.NaN()
 	}
