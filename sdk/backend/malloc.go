@@ -3,6 +3,31 @@ package backend
 // #include <malloc.h>
 import "C"
 
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// ResidentBytes is the resident set size of this process in bytes (Linux,
+// /proc/self/statm).
+func ResidentBytes() (int64, error) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, fmt.Errorf("read RSS: %w", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("read RSS: unexpected /proc/self/statm %q", b)
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read RSS: %w", err)
+	}
+	return pages * int64(os.Getpagesize()), nil
+}
+
 // TrimMalloc returns the C heap's free memory to the operating system
 // (glibc's malloc_trim(0) over every arena, holes included), as
 // debug.FreeOSMemory does for Go's. Freed tensors' memory otherwise stays

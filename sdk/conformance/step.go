@@ -3,11 +3,9 @@ package conformance
 import (
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -339,18 +337,4 @@ func SettledRSS() (int64, error) {
 
 // RSS is the resident set size of this process in bytes (Linux,
 // /proc/self/statm).
-func RSS() (int64, error) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, fmt.Errorf("read RSS: %w", err)
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("read RSS: unexpected /proc/self/statm %q", b)
-	}
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("read RSS: %w", err)
-	}
-	return pages * int64(os.Getpagesize()), nil
-}
+func RSS() (int64, error) { return backend.ResidentBytes() }

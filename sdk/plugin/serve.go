@@ -7,8 +7,6 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -143,21 +141,10 @@ func (t *trimmer) maybe() {
 	t.base, t.steps = 0, 0
 }
 
-// residentBytes is this process's resident set (Linux; 0 elsewhere).
+// residentBytes is this process's resident set (0 where it cannot be read).
 func residentBytes() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * int64(os.Getpagesize())
+	n, _ := backend.ResidentBytes()
+	return n
 }
 
 // instance is one opened method; its mutex serialises calls on it.

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/sugarme/gotch/ts"
@@ -126,5 +125,5 @@ func (x *aux) close() error {
 	if x == nil {
 		return nil
 	}
-	return errors.Join(x.m.Close())
+	return x.m.Close()
 }

@@ -134,7 +134,7 @@ func (r *Runner) Resume(ctx context.Context) error {
 			t.MustDrop()
 		}
 	}()
-	if err := r.agent.Load(moveAll(tensors, r), st.Agent); err != nil {
+	if err := r.agent.Load(toDevice(tensors, r.dev), st.Agent); err != nil {
 		return err
 	}
 	f, err := os.Open(filepath.Join(dir, "replay.bin"))
@@ -167,12 +167,12 @@ func (r *Runner) Resume(ctx context.Context) error {
 	return nil
 }
 
-// moveAll puts the read tensors on the agent's device (in place in the
-// map, dropping the CPU copies).
-func moveAll(m map[string]*ts.Tensor, r *Runner) map[string]*ts.Tensor {
-	if r.dev.IsCuda() {
+// toDevice puts the read tensors on dev (in place in the map, dropping
+// the CPU copies).
+func toDevice(m map[string]*ts.Tensor, dev gotch.Device) map[string]*ts.Tensor {
+	if dev.IsCuda() {
 		for k, t := range m {
-			m[k] = t.MustTo(r.dev, true)
+			m[k] = t.MustTo(dev, true)
 		}
 	}
 	return m
@@ -212,12 +212,7 @@ func LoadPolicy(dir string, dev gotch.Device) (*Policy, error) {
 			t.MustDrop()
 		}
 	}()
-	if dev.IsCuda() {
-		for k, t := range tensors {
-			tensors[k] = t.MustTo(dev, true)
-		}
-	}
-	if err := a.LoadWeights(tensors); err != nil {
+	if err := a.LoadWeights(toDevice(tensors, dev)); err != nil {
 		a.Close()
 		return nil, err
 	}

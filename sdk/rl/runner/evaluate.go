@@ -8,7 +8,6 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"github.com/selfsup/selfsup/envs"
 	"github.com/selfsup/selfsup/envs/wrap"
 	"github.com/selfsup/selfsup/sdk/rl/sac"
 )
@@ -20,7 +19,6 @@ import (
 // first episode there (rendered at 200×200).
 func Evaluate(cfg Config, agent *sac.Agent, dev gotch.Device, episodes int, gif string) (Eval, error) {
 	t0 := time.Now()
-	var env envs.Env
 	env, err := cfg.makeEnv()
 	if err != nil {
 		return Eval{}, err

@@ -65,7 +65,7 @@ type Runner struct {
 // timing sums the seconds spent per part of the loop.
 type timing struct {
 	act, env, sample, update float64
-	updates                  int64
+	acts, updates            int64 // policy actions (not the seed steps' random ones), updates
 }
 
 // Options are what a run works with besides its Config.
@@ -265,7 +265,7 @@ func (r *Runner) Run(ctx context.Context, w io.Writer) error {
 	}
 	r.log.Info().Int64("agent_steps", r.step).Int64("updates", t.updates).
 		Float64("update_s", per(t.update, t.updates)).Float64("sample_s", per(t.sample, t.updates)).
-		Float64("act_s", per(t.act, r.step)).Float64("env_step_s", per(t.env, r.step)).Msg("time per step")
+		Float64("act_s", per(t.act, t.acts)).Float64("env_step_s", per(t.env, r.step)).Msg("time per step")
 	return nil
 }
 
@@ -291,7 +291,6 @@ func (r *Runner) train() (*sac.Stats, error) {
 			return nil, err
 		}
 	}
-	t0 := time.Now()
 	var action []float64
 	if r.step < r.cfg.SeedSteps {
 		sp := r.env.ActionSpace()
@@ -300,6 +299,7 @@ func (r *Runner) train() (*sac.Stats, error) {
 			action[i] = sp.Low[i] + (sp.High[i]-sp.Low[i])*r.rng.Float64()
 		}
 	} else {
+		t0 := time.Now()
 		x, err := r.cfg.obsTensor(r.obs, r.dev)
 		if err != nil {
 			return nil, err
@@ -309,8 +309,9 @@ func (r *Runner) train() (*sac.Stats, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.timing.act += time.Since(t0).Seconds()
+		r.timing.acts++
 	}
-	r.timing.act += time.Since(t0).Seconds()
 	var st *sac.Stats
 	if r.step >= r.cfg.SeedSteps {
 		s, err := r.update()
@@ -319,7 +320,7 @@ func (r *Runner) train() (*sac.Stats, error) {
 		}
 		st = &s
 	}
-	t0 = time.Now()
+	t0 := time.Now()
 	next, reward, term, trunc, _ := r.env.Step(action)
 	r.timing.env += time.Since(t0).Seconds()
 	r.epReturn += reward

@@ -89,12 +89,8 @@ func New(cfg Config, dev gotch.Device) (*Agent, error) {
 	online := a.criticVS.Variables()
 	for name, t := range a.targetVS.Variables() {
 		o, tt := online[name], t
-		i := 0
-		if strings.HasPrefix(name, "encoder.") {
-			i = 1
-		}
 		pair := &a.emaQ
-		if i == 1 {
+		if strings.HasPrefix(name, "encoder.") {
 			pair = &a.emaEnc
 		}
 		pair[0], pair[1] = append(pair[0], &tt), append(pair[1], &o)
@@ -262,7 +258,7 @@ func (a *Agent) updateActor(obs *ts.Tensor, st *Stats) error {
 	// the critic's heads got gradients from the actor loss; its optimizer
 	// clears them before its next backward, as CURL's zero_grad does
 	lp := s.T(p.logPi.MustDetach(false))
-	w := s.T(s.T(s.T(lp.MustNeg(false)).MustSubScalar(ts.FloatScalar(a.targetEntropy), false)))
+	w := s.T(s.T(lp.MustNeg(false)).MustSubScalar(ts.FloatScalar(a.targetEntropy), false))
 	aloss := s.T(s.T(s.T(a.logAlpha.MustExp(false)).MustMul(w, false)).MustMean(gotch.Float, false))
 	a.alphaOpt.ZeroGrad()
 	if err := aloss.Backward(); err != nil {
