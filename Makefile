@@ -99,8 +99,7 @@ bench: build
 	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 50x ./sdk/augment/ | tee docs/bench/augment.txt
 	$(ENV) $(GO) test -run '^$$' -bench ConvNetSStep -benchtime 10x ./sdk/encoder/ | tee docs/bench/encoder.txt
 	bash bench/step.sh
-	$(ENV) $(GO) test -run '^$$' -bench Update -benchtime 10x -timeout 60m ./sdk/rl/runner/ | tee docs/bench/rl-update.txt
-	$(if $(CURL_REPO),OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/rl/official_update.py $(CURL_REPO) 10 | tee docs/bench/rl-update-official.txt)
+	CURL_REPO=$(CURL_REPO) bash bench/rl/update.sh
 
 proto:
 	@dpkg -s $(APT_PROTO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PROTO))

@@ -25,6 +25,11 @@ func main() {
 	if err := backend.EnsurePassiveWait(); err != nil {
 		fmt.Fprintln(os.Stderr, "selfsup-rl:", err)
 	}
+	// updates allocate the same large batches over and over: keep their
+	// memory instead of faulting it in again each time
+	if err := backend.HoldFreedMemory(); err != nil {
+		fmt.Fprintln(os.Stderr, "selfsup-rl:", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -38,13 +38,14 @@ func TestBLASResolved(t *testing.T) {
 }
 
 // TestEnsurePassiveWait re-runs this test binary without OMP_WAIT_POLICY and
-// checks that the child re-executed itself with PASSIVE.
+// OPENBLAS_THREAD_TIMEOUT and checks that the child re-executed itself with
+// the defaults, keeping what the user set.
 func TestEnsurePassiveWait(t *testing.T) {
 	if os.Getenv("SELFSUP_OMP_CHILD") == "1" {
 		if err := EnsurePassiveWait(); err != nil {
 			t.Fatal(err)
 		}
-		os.Stdout.WriteString("policy=" + os.Getenv("OMP_WAIT_POLICY") + "\n")
+		os.Stdout.WriteString("policy=" + os.Getenv("OMP_WAIT_POLICY") + " openblas=" + os.Getenv("OPENBLAS_THREAD_TIMEOUT") + "\n")
 		return
 	}
 	cases := []struct {
@@ -52,15 +53,16 @@ func TestEnsurePassiveWait(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"unset becomes PASSIVE", nil, "policy=PASSIVE"},
-		{"user setting kept", []string{"OMP_WAIT_POLICY=ACTIVE"}, "policy=ACTIVE"},
+		{"unset become the defaults", nil, "policy=PASSIVE openblas=4"},
+		{"user setting kept", []string{"OMP_WAIT_POLICY=ACTIVE"}, "policy=ACTIVE openblas=4"},
+		{"both user settings kept", []string{"OMP_WAIT_POLICY=ACTIVE", "OPENBLAS_THREAD_TIMEOUT=20"}, "policy=ACTIVE openblas=20"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestEnsurePassiveWait$", "-test.v")
 			var env []string
 			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, "OMP_WAIT_POLICY=") {
+				if !strings.HasPrefix(kv, "OMP_WAIT_POLICY=") && !strings.HasPrefix(kv, "OPENBLAS_THREAD_TIMEOUT=") {
 					env = append(env, kv)
 				}
 			}

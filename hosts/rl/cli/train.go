@@ -40,6 +40,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	evalEvery := fs.Int64("eval-every", 10_000, "environment steps between evaluations")
 	evalEpisodes := fs.Int("eval-episodes", 10, "episodes per evaluation (deterministic policy, centre crop)")
 	hidden := fs.Int("hidden", 1024, "width of the actor's and critic's hidden layers")
+	precision := fs.String("conv-precision", sac.Float32, "arithmetic of the pixel encoder's convolutions: float32 (the paper's) or bfloat16 (float32 weights and gradients, bfloat16 activations; about 1.8x faster updates on CPUs with AMX or AVX-512 BF16)")
 	style := fs.String("style", "textured", "rendering style: flat or textured")
 	seed := fs.Uint64("seed", 1, "seed of the environment, the agent and the replay sampling")
 	out := fs.String("out", "", "folder for eval.jsonl, eval.csv, curve.png, train.jsonl (default runs/rl/ENV-AGENT-sSEED)")
@@ -79,8 +80,11 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	cfg.Style, cfg.EnvSteps, cfg.ActionRepeat, cfg.SeedSteps = st, *steps, *repeat, *seedSteps
 	cfg.Batch, cfg.Capacity, cfg.EvalEvery, cfg.EvalEpisodes, cfg.Seed = *batch, *capacity, *evalEvery, *evalEpisodes, *seed
 	cfg.CheckpointEvery = *ckpt
-	h := *hidden
-	cfg.Agent = func(c *sac.Config) { c.Hidden = h }
+	h, prec := *hidden, *precision
+	if prec != sac.Float32 && prec != sac.BFloat16 {
+		return usageError{fmt.Errorf("--conv-precision %q: want %s or %s", prec, sac.Float32, sac.BFloat16)}
+	}
+	cfg.Agent = func(c *sac.Config) { c.Hidden, c.ConvPrecision = h, prec }
 	if *out == "" {
 		name := *agent
 		if aux != "" && aux != "curl" {

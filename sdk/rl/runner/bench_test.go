@@ -14,6 +14,7 @@ import (
 	"github.com/selfsup/selfsup/sdk/backend"
 	"github.com/selfsup/selfsup/sdk/method"
 	"github.com/selfsup/selfsup/sdk/plugin"
+	"github.com/selfsup/selfsup/sdk/rl/sac"
 )
 
 // BenchmarkUpdate times one update of the paper's configuration (batch
@@ -27,24 +28,35 @@ import (
 func BenchmarkUpdate(b *testing.B) {
 	runtime.LockOSThread()
 	backend.ConfigureThreads(0)
+	if err := backend.HoldFreedMemory(); err != nil { // as selfsup-rl does
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	bin := filepath.Join(b.TempDir(), "selfsup-moco")
+	inProcess := func() (method.Method, error) { return moco.NewCURL(), nil }
+	asPlugin := func() (method.Method, error) {
+		if out, err := exec.Command("go", "build", "-o", bin, "../../../plugins/moco/cmd/selfsup-moco").CombinedOutput(); err != nil {
+			b.Fatalf("build the plugin: %v\n%s", err, out)
+		}
+		return plugin.Open(ctx, bin, plugin.Options{Method: "curl"})
+	}
 	for _, c := range []struct {
-		name string
-		aux  func() (method.Method, error)
+		name      string
+		aux       func() (method.Method, error)
+		precision string
 	}{
-		{"pixel-sac", nil},
-		{"curl-in-process", func() (method.Method, error) { return moco.NewCURL(), nil }},
-		{"curl-plugin", func() (method.Method, error) {
-			if out, err := exec.Command("go", "build", "-o", bin, "../../../plugins/moco/cmd/selfsup-moco").CombinedOutput(); err != nil {
-				b.Fatalf("build the plugin: %v\n%s", err, out)
-			}
-			return plugin.Open(ctx, bin, plugin.Options{Method: "curl"})
-		}},
+		{"pixel-sac", nil, sac.Float32},
+		{"curl-in-process", inProcess, sac.Float32},
+		{"curl-plugin", asPlugin, sac.Float32},
+		{"pixel-sac-bf16", nil, sac.BFloat16},
+		{"curl-plugin-bf16", asPlugin, sac.BFloat16},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			cfg := Default("cartpole-swingup")
 			cfg.EvalEvery, cfg.CheckpointEvery = 0, 0
+			cfg.Agent = func(a *sac.Config) { a.ConvPrecision = c.precision }
 			o := Options{Device: gotch.CPU, Log: zerolog.Nop()}
 			if c.aux != nil {
 				m, err := c.aux()

@@ -241,9 +241,17 @@ func (a *Agent) updateActor(obs *ts.Tensor, st *Stats) error {
 		return err
 	}
 	s.T(noise)
-	p := a.actor.forward(obs, noise, true)
+	// the actor and the critic see obs through the same convolutions,
+	// detached: one pass outside autograd serves both
+	hActor, hCritic := obs, obs // state vectors: no encoder
+	if a.critic.enc.convs != nil {
+		var conv *ts.Tensor
+		tensor.NoGrad(func() { conv = s.T(a.critic.enc.features(obs)) })
+		hActor, hCritic = s.T(a.actor.enc.head(conv, false)), s.T(a.critic.enc.head(conv, false))
+	}
+	p := a.actor.policy(hActor, noise)
 	defer p.drop()
-	q1, q2 := a.critic.forward(obs, p.pi, true)
+	q1, q2 := a.critic.qs(hCritic, p.pi)
 	s.T(q1)
 	s.T(q2)
 	alpha := s.T(s.T(a.logAlpha.MustExp(false)).MustDetach(false))

@@ -37,9 +37,21 @@ type Config struct {
 	// updates (2).
 	CriticTau, EncoderTau float64
 	TargetEvery           int
+	// ConvPrecision is the encoder convolutions' arithmetic: Float32 (""
+	// too; the paper's) or BFloat16, which keeps float32 weights and
+	// gradients but convolves bfloat16 activations (AMX/AVX-512 BF16
+	// where the CPU has them; about 2.5× faster convolutions here, not
+	// the paper's setting).
+	ConvPrecision string
 	// Seed fixes the initial weights and the policy's noise.
 	Seed uint64
 }
+
+// The conv precisions Config.ConvPrecision takes.
+const (
+	Float32  = "float32"
+	BFloat16 = "bfloat16"
+)
 
 // Default returns CURL's configuration for observations of obsShape and
 // actions of size actionDim.
@@ -77,6 +89,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sac: %d conv layers of %d filters on %d pixels to %d features: the layers must leave a map of at least 1×1", c.Layers, c.Filters, c.ObsShape[1], c.FeatureDim)
 	case c.ActorEvery < 1 || c.TargetEvery < 1:
 		return errors.New("sac: actor and target update periods must be ≥ 1")
+	case c.ConvPrecision != "" && c.ConvPrecision != Float32 && c.ConvPrecision != BFloat16:
+		return fmt.Errorf("sac: conv precision %q: want %s or %s", c.ConvPrecision, Float32, BFloat16)
 	case c.InitTemperature <= 0 || c.LogStdMin >= c.LogStdMax:
 		return fmt.Errorf("sac: init temperature %v, log-std bounds [%v, %v]: want a positive temperature and min < max", c.InitTemperature, c.LogStdMin, c.LogStdMax)
 	}

@@ -103,8 +103,17 @@ func newConv(p *gnn.Path, rng *rand.Rand, in, out, stride int64) (*conv, error) 
 	return c, err
 }
 
-func (c *conv) forward(x *ts.Tensor) *ts.Tensor {
-	return ts.MustConv2d(x, c.w, c.b, []int64{c.stride, c.stride}, []int64{0, 0}, []int64{1, 1}, 1)
+// forward convolves x; with bf16 x is bfloat16 and so are the weights
+// used (cast from the float32 parameters, gradients flowing back through
+// the cast).
+func (c *conv) forward(x *ts.Tensor, bf16 bool) *ts.Tensor {
+	w, b := c.w, c.b
+	if bf16 {
+		w, b = c.w.MustTotype(gotch.BFloat16, false), c.b.MustTotype(gotch.BFloat16, false)
+		defer w.MustDrop()
+		defer b.MustDrop()
+	}
+	return ts.MustConv2d(x, w, b, []int64{c.stride, c.stride}, []int64{0, 0}, []int64{1, 1}, 1)
 }
 
 // layerNorm is nn.LayerNorm(d) (eps 1e-5, weight 1, bias 0).

@@ -8,6 +8,9 @@ import (
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/sugarme/gotch"
+
+	"github.com/selfsup/selfsup/sdk/backend"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
@@ -19,6 +22,7 @@ import (
 // own. For state observations the encoder is the identity.
 type encoder struct {
 	convs []*conv // nil: the identity on state vectors
+	bf16  bool    // convolve in bfloat16 (Config.ConvPrecision)
 	fc    *linear
 	ln    *layerNorm
 	dim   int64 // output size
@@ -30,7 +34,7 @@ func newEncoder(p *gnn.Path, rng *rand.Rand, c *Config, shared []*conv) (*encode
 	if !c.pixels() {
 		return &encoder{dim: int64(c.ObsShape[0])}, nil
 	}
-	e := &encoder{convs: shared, dim: int64(c.FeatureDim)}
+	e := &encoder{convs: shared, dim: int64(c.FeatureDim), bf16: c.ConvPrecision == BFloat16}
 	if shared == nil {
 		in := int64(c.ObsShape[0])
 		for i := range c.Layers {
@@ -63,17 +67,54 @@ func (e *encoder) forward(obs *ts.Tensor, detach bool) *ts.Tensor {
 	if e.convs == nil {
 		return obs.MustShallowClone()
 	}
+	h := e.features(obs)
+	defer h.MustDrop()
+	return e.head(h, detach)
+}
+
+// features is the convolutions' output of obs (pixels 0…255), flattened
+// to [N, Filters·S·S] float32. The stack runs in channels-last memory
+// order, the layout oneDNN convolves in, so that no layer's input and
+// output are reordered (the values are those of the NCHW computation); in
+// bfloat16 when the agent's ConvPrecision says so, its weights cast from
+// their float32 masters on every call. The caller owns the result.
+func (e *encoder) features(obs *ts.Tensor) *ts.Tensor {
 	s := tensor.NewScope()
 	defer s.Close()
 	h := s.T(obs.MustDivScalar(ts.FloatScalar(255), false))
+	if h.MustSize()[0] > 1 { // one frame (acting) gains nothing from it
+		h = s.T(must(backend.ChannelsLast(h)))
+	}
+	if e.bf16 {
+		h = s.T(h.MustTotype(gotch.BFloat16, false))
+	}
 	for _, c := range e.convs {
-		h = s.T(s.T(c.forward(h)).MustRelu(false))
+		h = s.T(s.T(c.forward(h, e.bf16)).MustRelu(false))
 	}
-	h = s.T(h.MustFlatten(1, -1, false))
+	if e.bf16 {
+		h = s.T(h.MustTotype(gotch.Float, false))
+	}
+	return h.MustFlatten(1, -1, false)
+}
+
+// head is the linear map and LayerNorm on conv features h; detach stops
+// the gradient before them. The caller owns the result.
+func (e *encoder) head(h *ts.Tensor, detach bool) *ts.Tensor {
 	if detach {
-		h = s.T(h.MustDetach(false))
+		h = h.MustDetach(false)
+		defer h.MustDrop()
 	}
-	return e.ln.forward(s.T(e.fc.forward(h)))
+	x := e.fc.forward(h)
+	defer x.MustDrop()
+	return e.ln.forward(x)
+}
+
+// must panics on a libtorch error, as gotch's Must calls do.
+func must(t *ts.Tensor, err error) *ts.Tensor {
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
 
 // actor is CURL's Actor: the encoder, an MLP to 2·|A| (mean and log-std),
@@ -106,6 +147,13 @@ func (a *actor) forward(obs *ts.Tensor, noise *ts.Tensor, detach bool) *policy {
 	s := tensor.NewScope()
 	defer s.Close()
 	h := s.T(a.enc.forward(obs, detach))
+	return a.policy(h, noise)
+}
+
+// policy is the actor's pass on encoded observations h.
+func (a *actor) policy(h, noise *ts.Tensor) *policy {
+	s := tensor.NewScope()
+	defer s.Close()
 	out := s.T(a.trunk.forward(h))
 	mu := s.T(out.MustNarrow(1, 0, a.actions, false))
 	ls := s.T(s.T(out.MustNarrow(1, a.actions, a.actions, false)).MustTanh(false))
