@@ -17,6 +17,7 @@ import (
 	"github.com/selfsup/selfsup/plugins/instdisc"
 	"github.com/selfsup/selfsup/plugins/invaspread"
 	"github.com/selfsup/selfsup/plugins/moco"
+	"github.com/selfsup/selfsup/plugins/patchnce"
 	"github.com/selfsup/selfsup/plugins/pixpro"
 	"github.com/selfsup/selfsup/plugins/simclr"
 	"github.com/selfsup/selfsup/plugins/simclrv2"
@@ -40,6 +41,7 @@ func Builtin() []method.Constructor {
 		invaspread.Constructors(),
 		simclrv2.Constructors(),
 		cpcv2.Constructors(),
+		patchnce.Constructors(),
 	} {
 		out = append(out, family...)
 	}

@@ -19,37 +19,56 @@ import (
 )
 
 // RandomStep makes a training StepRequest for spec with random float32
-// pooled features [n, d] (seeded; [n, G, G, d] for grid views) for every
-// view: under the online key for online views and the target key for
-// target views. The caller frees req.Features.
+// features for every view, seeded: pooled [n, d] ([n, G, G, d] for grid
+// views), and for each layer of a patch tap [n·P, d] (P patches per image);
+// under the online key for online views and the target key for target
+// views. The caller frees req.Features. FeatureDims gives the dims Setup
+// must then be told.
 func RandomStep(spec method.Spec, n, d, seed int64) (method.StepRequest, error) {
 	rng := nn.NewRand(seed)
 	req := method.StepRequest{Train: true, Features: method.Tensors{}}
 	for _, tap := range spec.EffectiveTaps() {
-		if tap.Kind != method.Pooled {
+		if tap.Kind != method.Pooled && tap.Kind != method.Patches {
 			req.Features.Drop()
-			return req, fmt.Errorf("random step: tap %q of kind %s: only pooled taps are supported", tap.Name, tap.Kind)
+			return req, fmt.Errorf("random step: tap %q of kind %s: only pooled and patch taps are supported", tap.Name, tap.Kind)
 		}
-		for _, v := range spec.Views {
-			for _, target := range []bool{false, true} {
-				if (target && !v.Target) || (!target && !v.Online) {
-					continue
+		for _, key := range tap.Keys() {
+			for _, v := range spec.Views {
+				for _, target := range []bool{false, true} {
+					if (target && !v.Target) || (!target && !v.Online) {
+						continue
+					}
+					shape := []int64{n, d}
+					switch {
+					case tap.Kind == method.Patches:
+						shape = []int64{n * int64(tap.Patches), d}
+					case v.Grid != nil: // [N, G, G, D] for a grid view
+						side := int64(v.Grid.Side(v.Size))
+						shape = []int64{n, side, side, d}
+					}
+					x, err := nn.Normal(rng, gotch.CPU, shape...)
+					if err != nil {
+						req.Features.Drop()
+						return req, err
+					}
+					req.Features[method.FeatureKey(v.Name, key, target)] = x
 				}
-				shape := []int64{n, d}
-				if g := v.Grid; g != nil { // [N, G, G, D] for a grid view
-					side := int64(g.Side(v.Size))
-					shape = []int64{n, side, side, d}
-				}
-				x, err := nn.Normal(rng, gotch.CPU, shape...)
-				if err != nil {
-					req.Features.Drop()
-					return req, err
-				}
-				req.Features[method.FeatureKey(v.Name, tap.Name, target)] = x
 			}
 		}
 	}
 	return req, nil
+}
+
+// FeatureDims are the per-sample dims of every tap key of spec for
+// RandomStep's features of size d.
+func FeatureDims(spec method.Spec, d int64) map[string][]int64 {
+	out := map[string][]int64{}
+	for _, tap := range spec.EffectiveTaps() {
+		for _, key := range tap.Keys() {
+			out[key] = []int64{d}
+		}
+	}
+	return out
 }
 
 // CheckStep checks a StepResponse against its request: a finite loss, and a
@@ -135,7 +154,7 @@ func TestStep(t *testing.T, ctor method.Constructor, opt StepOptions) {
 		m := ctor.New()
 		t.Cleanup(func() { m.Close() })
 		_, err := m.Setup(ctx, method.SetupRequest{
-			FeatureDims: map[string][]int64{"pooled": {opt.Dim}},
+			FeatureDims: FeatureDims(ctor.New().Spec(), opt.Dim),
 			Config:      opt.Config, Device: "cpu", Seed: opt.Seed, TotalSteps: 1000,
 		})
 		if err != nil {
