@@ -169,7 +169,7 @@ func (o options) train(ctx context.Context, agent agent, seed int) error {
 	}
 	defer logf.Close()
 	args := append(append([]string{"train", "--env", o.env}, agent.args...), "--seed", strconv.Itoa(seed),
-		"--env-steps", strconv.FormatInt(o.steps, 10), "--checkpoint-every", "2000", "--out", dir, "--resume")
+		"--env-steps", strconv.FormatInt(o.steps, 10), "--checkpoint-every", "10000", "--out", dir, "--resume")
 	o.log.Info().Str("run", o.name(agent.name, seed)).Strs("args", args).Msg("training")
 	cmd := exec.Command(filepath.Join(o.bin, "selfsup-rl"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
