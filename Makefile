@@ -46,6 +46,7 @@ build: setup
 	@mkdir -p $(BIN)
 	$(ENV) $(GO) build -o $(BIN)/selfsup ./hosts/selfsup
 	$(ENV) $(GO) build -o $(BIN)/selfsup-rl ./hosts/rl
+	$(ENV) $(GO) build -o $(BIN)/selfsup-translate ./hosts/translate
 	@for p in $(PLUGINS); do echo "$(GO) build -o $(BIN)/$$(basename $$p) ./$$p"; $(ENV) $(GO) build -o $(BIN)/$$(basename $$p) ./$$p || exit 1; done
 	@for e in $(EXAMPLE_PLUGINS); do d=$${e%%:*}; b=$${e##*:}; echo "$(GO) build -o $(BIN)/$$b ./examples/$$d"; $(ENV) $(GO) build -o $(BIN)/$$b ./examples/$$d || exit 1; done
 
