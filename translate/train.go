@@ -209,14 +209,23 @@ func SavePNG(path string, img image.Image) error { return savePNGFile(path, img)
 // Translate runs g on one preprocessed image (CHW floats in [−1, 1] of
 // side size) and returns the output image.
 func Translate(g *Generator, v []float32, size int) (*image.RGBA, error) {
+	f, err := translateFloats(g, v, size)
+	if err != nil {
+		return nil, err
+	}
+	return ToImage(f, size), nil
+}
+
+// translateFloats is Translate's output as CHW floats in [−1, 1].
+func translateFloats(g *Generator, v []float32, size int) ([]float32, error) {
 	x, err := tensor.FromFloat32(v, 1, 3, int64(size), int64(size))
 	if err != nil {
 		return nil, err
 	}
-	defer x.MustDrop()
 	if d := g.VS.Device(); d != gotch.CPU {
 		x = x.MustTo(d, true)
 	}
+	defer x.MustDrop()
 	var out []float64
 	tensor.NoGrad(func() {
 		y := g.Forward(x)
@@ -230,7 +239,7 @@ func Translate(g *Generator, v []float32, size int) (*image.RGBA, error) {
 	for i, v := range out {
 		f[i] = float32(v)
 	}
-	return ToImage(f, size), nil
+	return f, nil
 }
 
 // writeGrid writes rows of input | output | truth (when testB holds the

@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"data":  {"write a rendered paired-truth set (flat → textured) in the official folder layout", runData},
 		"train": {"train CUT or FastCUT on a folder set (trainA, trainB) with the PatchNCE method", runTrain},
 		"apply": {"translate an image or a folder with a trained generator", runApply},
+		"eval":  {"score a trained generator against paired truth: L1, PSNR, SSIM", runEval},
 	}
 }
 

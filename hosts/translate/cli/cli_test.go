@@ -43,7 +43,14 @@ func TestDataTrainApply(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(outDir, "*.png")); len(files) != 2 {
 		t.Errorf("apply wrote %d images, want 2", len(files))
 	}
-	for _, bad := range [][]string{{"train"}, {"train", "--data", data, "--mode", "x"}, {"apply"}, {"data"}, {"nope"}} {
+	code, log := run(t, "eval", "--generator", filepath.Join(runDir, "generator.safetensors"), "--data", data, "--size", "32", "--out", filepath.Join(dir, "eval.json"))
+	if code != 0 || !strings.Contains(log, "2 pairs of test") || !strings.Contains(log, "SSIM") {
+		t.Fatalf("eval: exit %d\n%s", code, log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "eval.json")); err != nil {
+		t.Errorf("eval wrote no JSON: %v", err)
+	}
+	for _, bad := range [][]string{{"train"}, {"train", "--data", data, "--mode", "x"}, {"apply"}, {"eval"}, {"data"}, {"nope"}} {
 		if code, _ := run(t, bad...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage)", bad, code)
 		}
