@@ -85,6 +85,7 @@ type Model struct {
 	nce        method.Method
 	spec       method.Spec
 	rng        *rand.Rand
+	rngSrc     *rand.PCG
 	perEpoch   int64 // steps per epoch (0: the policy stays at epoch 0)
 	dev        gotch.Device
 }
@@ -97,8 +98,9 @@ func New(ctx context.Context, cfg Config, nce method.Method, dev gotch.Device, s
 	if cfg.NumPatches <= 0 || len(cfg.NCELayers) == 0 || batch <= 0 {
 		return nil, errors.New("translate: want NCE layers, patches > 0 and a batch > 0")
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0xc07))
-	m := &Model{Cfg: cfg, nce: nce, rng: rng, dev: dev}
+	src := rand.NewPCG(cfg.Seed, 0xc07)
+	rng := rand.New(src)
+	m := &Model{Cfg: cfg, nce: nce, rng: rng, rngSrc: src, dev: dev}
 	if samples >= batch {
 		m.perEpoch = samples / batch
 	}

@@ -108,11 +108,34 @@ func ToImage(v []float32, size int) *image.RGBA {
 // an epoch visits max(|A|, |B|) indices in random order, index i giving
 // A[i mod |A|], and each A gets a B drawn uniformly at random.
 type Unaligned struct {
-	A, B  *Folder
-	Pre   Preprocess
-	rng   *rand.Rand
-	order []int
-	pos   int
+	A, B   *Folder
+	Pre    Preprocess
+	rng    *rand.Rand
+	rngSrc *rand.PCG
+	order  []int
+	pos    int
+}
+
+// UnalignedState is where an Unaligned is in its epoch and stream.
+type UnalignedState struct {
+	Order []int  `json:"order"`
+	Pos   int    `json:"pos"`
+	RNG   []byte `json:"rng"`
+}
+
+// State returns the sampler's position.
+func (u *Unaligned) State() (UnalignedState, error) {
+	b, err := u.rngSrc.MarshalBinary()
+	return UnalignedState{Order: slices.Clone(u.order), Pos: u.pos, RNG: b}, err
+}
+
+// SetState puts the sampler back where State found it.
+func (u *Unaligned) SetState(st UnalignedState) error {
+	if st.Pos > len(st.Order) || (len(st.Order) != 0 && len(st.Order) != u.Len()) {
+		return fmt.Errorf("translate: the saved sampler visits %d images, this set has %d: resume on the same folders", len(st.Order), u.Len())
+	}
+	u.order, u.pos = slices.Clone(st.Order), st.Pos
+	return u.rngSrc.UnmarshalBinary(st.RNG)
 }
 
 // NewUnaligned pairs a and b with randomness from seed.
@@ -120,7 +143,8 @@ func NewUnaligned(a, b *Folder, pre Preprocess, seed uint64) (*Unaligned, error)
 	if pre.Crop <= 0 || pre.Load < pre.Crop {
 		return nil, fmt.Errorf("translate: load %d, crop %d: want 0 < crop ≤ load", pre.Load, pre.Crop)
 	}
-	return &Unaligned{A: a, B: b, Pre: pre, rng: rand.New(rand.NewPCG(seed, 0x1ab))}, nil
+	src := rand.NewPCG(seed, 0x1ab)
+	return &Unaligned{A: a, B: b, Pre: pre, rng: rand.New(src), rngSrc: src}, nil
 }
 
 // Len is the epoch's length, max(|A|, |B|).

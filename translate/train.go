@@ -1,8 +1,10 @@
 package translate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/draw"
@@ -35,9 +37,23 @@ type TrainOptions struct {
 	// GridEvery is the epochs between the PNG grids (input | output |
 	// truth when known) of the first test images.
 	GridEvery int64
-	Device    gotch.Device
-	Log       zerolog.Logger
-	Progress  io.Writer
+	// Resume continues the run in Out from its checkpoint (written at the
+	// end of every epoch) when there is one; the result equals an
+	// uninterrupted run.
+	Resume   bool
+	Device   gotch.Device
+	Log      zerolog.Logger
+	Progress io.Writer
+}
+
+// trainState is checkpoint/state.json.
+type trainState struct {
+	Iter   int64          `json:"iter"`
+	Config Config         `json:"config"`
+	Batch  int            `json:"batch"`
+	Pre    Preprocess     `json:"preprocess"`
+	Model  ModelState     `json:"model"`
+	Data   UnalignedState `json:"data"`
 }
 
 // metricsLine is one line of metrics.jsonl.
@@ -88,7 +104,13 @@ func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 	if err := os.MkdirAll(filepath.Join(o.Out, "grids"), 0o755); err != nil {
 		return err
 	}
-	mf, err := os.Create(filepath.Join(o.Out, "metrics.jsonl"))
+	start := int64(0)
+	if o.Resume {
+		if start, err = resume(ctx, o, model, data); err != nil {
+			return err
+		}
+	}
+	mf, err := openMetrics(filepath.Join(o.Out, "metrics.jsonl"), start)
 	if err != nil {
 		return err
 	}
@@ -96,9 +118,9 @@ func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 	enc := json.NewEncoder(mf)
 	perEpoch := int64(data.Len() / o.Batch)
 	total := perEpoch * o.Epochs
-	o.Log.Info().Int("A", len(fa.Paths)).Int("B", len(fb.Paths)).Int64("iterations", total).Int64("G_params", model.G.Params()).Int64("D_params", model.D.Params()).Msg("training CUT")
-	bar := progress.New(o.Progress, int(total), progress.Options{Label: "translate", Unit: "iter"})
-	for it := int64(0); it < total; it++ {
+	o.Log.Info().Int("A", len(fa.Paths)).Int("B", len(fb.Paths)).Int64("iterations", total).Int64("from", start).Int64("G_params", model.G.Params()).Int64("D_params", model.D.Params()).Msg("training CUT")
+	bar := progress.New(o.Progress, int(total), progress.Options{Label: "translate", Unit: "iter", Start: int(start)})
+	for it := start; it < total; it++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -122,6 +144,9 @@ func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 			if err := SaveGenerator(filepath.Join(o.Out, "generator.safetensors"), model.G); err != nil {
 				return err
 			}
+			if err := writeCheckpoint(ctx, o, model, data, it+1); err != nil {
+				return err
+			}
 			if o.GridEvery > 0 && (e%o.GridEvery == 0 || e == o.Epochs) {
 				if err := writeGrid(filepath.Join(o.Out, "grids", fmt.Sprintf("epoch_%03d.png", e)), model.G, o.Data, o.Pre, 4); err != nil {
 					return err
@@ -131,6 +156,100 @@ func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 	}
 	bar.Finish()
 	return nil
+}
+
+// writeCheckpoint writes o.Out/checkpoint: the model's tensors and the
+// rest of the state to continue at iteration iter.
+func writeCheckpoint(ctx context.Context, o TrainOptions, m *Model, data *Unaligned, iter int64) error {
+	dir := filepath.Join(o.Out, "checkpoint")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tensors, ms, release, err := m.Save(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ds, err := data.State()
+	if err != nil {
+		return err
+	}
+	if err := safetensors.WriteFileAtomic(filepath.Join(dir, "model.safetensors"), func(w io.Writer) error {
+		return safetensors.Write(w, tensors, nil)
+	}); err != nil {
+		return err
+	}
+	b, err := json.Marshal(trainState{Iter: iter, Config: o.Model, Batch: o.Batch, Pre: o.Pre, Model: ms, Data: ds})
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "state.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "state.json"))
+}
+
+// resume loads o.Out/checkpoint into m and data and returns the iteration
+// to continue from (0 without a checkpoint).
+func resume(ctx context.Context, o TrainOptions, m *Model, data *Unaligned) (int64, error) {
+	dir := filepath.Join(o.Out, "checkpoint")
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		o.Log.Info().Str("out", o.Out).Msg("no checkpoint: starting")
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	var st trainState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return 0, fmt.Errorf("translate: %s: %w", dir, err)
+	}
+	want, _ := json.Marshal(trainState{Config: o.Model, Batch: o.Batch, Pre: o.Pre})
+	have, _ := json.Marshal(trainState{Config: st.Config, Batch: st.Batch, Pre: st.Pre})
+	if !bytes.Equal(want, have) {
+		return 0, fmt.Errorf("translate: the checkpoint in %s was written with other settings (%s); resume with the same flags", dir, have)
+	}
+	tensors, _, err := safetensors.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		for _, t := range tensors {
+			t.MustDrop()
+		}
+	}()
+	if err := m.Load(ctx, tensors, st.Model); err != nil {
+		return 0, err
+	}
+	if err := data.SetState(st.Data); err != nil {
+		return 0, err
+	}
+	o.Log.Info().Int64("iter", st.Iter).Msg("resumed")
+	return st.Iter, nil
+}
+
+// openMetrics opens metrics.jsonl for appending, keeping the lines of
+// iterations before start (a resumed run rewrites what came after its
+// checkpoint).
+func openMetrics(path string, start int64) (*os.File, error) {
+	var keep []byte
+	if start > 0 {
+		old, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		for _, line := range bytes.SplitAfter(old, []byte("\n")) {
+			var l metricsLine
+			if json.Unmarshal(line, &l) == nil && l.Iter < start {
+				keep = append(keep, line...)
+			}
+		}
+	}
+	if err := os.WriteFile(path, keep, 0o644); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
 }
 
 // stepFloats is Step on CHW float batches.

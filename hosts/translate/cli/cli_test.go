@@ -28,14 +28,18 @@ func TestDataTrainApply(t *testing.T) {
 		"--load-size", "32", "--crop-size", "32", "--num-patches", "16", "--epochs", "2", "--in-process"); code != 0 {
 		t.Fatalf("train: exit %d\n%s", code, log)
 	}
-	for _, f := range []string{"metrics.jsonl", "generator.safetensors", "grids/epoch_002.png"} {
+	if code, log := run(t, "train", "--data", data, "--out", runDir, "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4",
+		"--load-size", "32", "--crop-size", "32", "--num-patches", "16", "--epochs", "3", "--in-process", "--resume"); code != 0 || !strings.Contains(log, "resumed") {
+		t.Fatalf("train --resume: exit %d\n%s", code, log)
+	}
+	for _, f := range []string{"metrics.jsonl", "generator.safetensors", "grids/epoch_002.png", "grids/epoch_003.png", "checkpoint/state.json"} {
 		if _, err := os.Stat(filepath.Join(runDir, f)); err != nil {
 			t.Errorf("train wrote no %s: %v", f, err)
 		}
 	}
 	b, _ := os.ReadFile(filepath.Join(runDir, "metrics.jsonl"))
-	if n := strings.Count(string(b), "\n"); n != 12 {
-		t.Errorf("metrics.jsonl has %d lines, want 12 (2 epochs of 6)", n)
+	if n := strings.Count(string(b), "\n"); n != 18 {
+		t.Errorf("metrics.jsonl has %d lines, want 18 (3 epochs of 6)", n)
 	}
 	if code, log := run(t, "apply", "--generator", filepath.Join(runDir, "generator.safetensors"), "--in", filepath.Join(data, "testA"), "--out", outDir, "--size", "32"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, log)

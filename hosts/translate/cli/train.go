@@ -31,6 +31,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	nDecay := fs.Int64("n-epochs-decay", 0, "epochs of linear decay (0: the mode's)")
 	patches := fs.Int("num-patches", 256, "patches per NCE layer and image")
 	gridEvery := fs.Int64("grid-every", 1, "epochs between PNG grids (input | output | truth)")
+	resume := fs.Bool("resume", false, "continue the run in --out from its checkpoint (written every epoch; start it when there is none): the result equals an uninterrupted run")
 	inProcess := fs.Bool("in-process", false, "run PatchNCE in this process instead of its plugin binary")
 	seed := fs.Uint64("seed", 1, "seed of the weights, the data order, flips and patch positions")
 	device := fs.String("device", "cpu", "cpu, cuda, cuda:N or auto")
@@ -77,5 +78,5 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	}
 	return translate.Train(ctx, translate.TrainOptions{Data: *data, Out: *out, Model: cfg,
 		Pre: translate.Preprocess{Load: *load, Crop: *crop, NoFlip: *noFlip}, Batch: *batch, Epochs: *epochs,
-		GridEvery: *gridEvery, Device: dev, Log: a.log, Progress: a.stderr}, m)
+		GridEvery: *gridEvery, Resume: *resume, Device: dev, Log: a.log, Progress: a.stderr}, m)
 }
