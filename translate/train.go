@@ -74,8 +74,9 @@ type metricsLine struct {
 
 // Train runs CUT (or FastCUT) with nce, the PatchNCE method (in process
 // or a plugin; Train closes it), writing into o.Out: metrics.jsonl every
-// iteration, grids/epoch_NNN.png, and the generator's weights
-// (generator.safetensors, official state names) at the end of every epoch.
+// iteration, and at the end of every epoch grids/epoch_NNN.png, losses.png,
+// the generator's weights (generator.safetensors, official state names)
+// and the checkpoint.
 func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 	fa, err := OpenFolder(filepath.Join(o.Data, "trainA"))
 	if err != nil {
@@ -145,6 +146,9 @@ func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 				return err
 			}
 			if err := writeCheckpoint(ctx, o, model, data, it+1); err != nil {
+				return err
+			}
+			if err := writeLossCurves(filepath.Join(o.Out, "metrics.jsonl"), filepath.Join(o.Out, "losses.png")); err != nil {
 				return err
 			}
 			if o.GridEvery > 0 && (e%o.GridEvery == 0 || e == o.Epochs) {

@@ -32,7 +32,7 @@ func TestDataTrainApply(t *testing.T) {
 		"--load-size", "32", "--crop-size", "32", "--num-patches", "16", "--epochs", "3", "--in-process", "--resume"); code != 0 || !strings.Contains(log, "resumed") {
 		t.Fatalf("train --resume: exit %d\n%s", code, log)
 	}
-	for _, f := range []string{"metrics.jsonl", "generator.safetensors", "grids/epoch_002.png", "grids/epoch_003.png", "checkpoint/state.json"} {
+	for _, f := range []string{"metrics.jsonl", "generator.safetensors", "grids/epoch_002.png", "grids/epoch_003.png", "checkpoint/state.json", "losses.png"} {
 		if _, err := os.Stat(filepath.Join(runDir, f)); err != nil {
 			t.Errorf("train wrote no %s: %v", f, err)
 		}
