@@ -92,7 +92,9 @@ bench-rl: build
 
 # bench: benchmarks, written to docs/bench/ (not part of CI). CURL_REPO, a
 # checkout of github.com/MishaLaskin/curl outside this repository, adds the
-# official agent's update time beside ours.
+# official agent's update time beside ours; CUT_REPO, a checkout of
+# github.com/taesungp/contrastive-unpaired-translation, the official CUT
+# iteration's beside ours.
 bench: build
 	@mkdir -p docs/bench
 	$(ENV) $(GO) test -run '^$$' -bench . -benchtime 20000x ./envs/ | tee docs/bench/envs.txt
@@ -101,6 +103,7 @@ bench: build
 	$(ENV) $(GO) test -run '^$$' -bench ConvNetSStep -benchtime 10x ./sdk/encoder/ | tee docs/bench/encoder.txt
 	bash bench/step.sh
 	CURL_REPO=$(CURL_REPO) bash bench/rl/update.sh
+	CUT_REPO=$(CUT_REPO) bash bench/translate/step.sh
 
 proto:
 	@dpkg -s $(APT_PROTO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PROTO))

@@ -82,6 +82,7 @@ type Model struct {
 	G          *Generator
 	D          *Discriminator
 	optG, optD optim.Optimizer
+	dParams    []*ts.Tensor // D's trainable tensors, frozen in G's step
 	nce        method.Method
 	spec       method.Spec
 	rng        *rand.Rand
@@ -113,8 +114,12 @@ func New(ctx context.Context, cfg Config, nce method.Method, dev gotch.Device, s
 		return nil, err
 	}
 	adam := optim.Config{Name: "adam", LR: cfg.LR, Beta1: cfg.Beta1, Beta2: cfg.Beta2}
+	dps := optim.Params(m.D.VS)
+	for _, p := range dps {
+		m.dParams = append(m.dParams, p.T)
+	}
 	if m.optG, err = optim.New(adam, optim.Params(m.G.VS)); err == nil {
-		m.optD, err = optim.New(adam, optim.Params(m.D.VS))
+		m.optD, err = optim.New(adam, dps)
 	}
 	if err != nil {
 		m.Close()
@@ -216,11 +221,13 @@ func (m *Model) Step(ctx context.Context, a, b *ts.Tensor, step int64) (Stats, e
 	}
 	st.D, st.DReal, st.DFake = nn.Item(lossD), nn.Item(dReal), nn.Item(dFake)
 
-	// generator
+	// generator, D frozen (set_requires_grad(netD, False))
+	if err := nn.SetRequiresGrad(m.dParams, false); err != nil {
+		return st, err
+	}
+	defer nn.SetRequiresGrad(m.dParams, true)
 	m.optG.ZeroGrad()
 	gan := s.T(lsgan(fakeB, 1).MustMulScalar(ts.FloatScalar(m.Cfg.LambdaGAN), false))
-	// (D's parameters get gradients from this pass too; the next D step
-	// clears them first, as set_requires_grad(netD, False) keeps them out)
 	pairs := [][2]*ts.Tensor{{fakeB, a}}
 	if m.Cfg.NCEIdt {
 		pairs = append(pairs, [2]*ts.Tensor{s.T(fake.MustNarrow(0, n, n, false)), b})

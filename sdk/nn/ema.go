@@ -67,6 +67,19 @@ func Freeze(vs *gnn.VarStore) error {
 	return nil
 }
 
+// SetRequiresGrad switches params' requires_grad (PyTorch's
+// set_requires_grad(net, on)): a network that only passes a gradient on to
+// its input (a GAN's discriminator in the generator's step) then computes
+// none for its own weights.
+func SetRequiresGrad(params []*ts.Tensor, on bool) error {
+	for i, p := range params {
+		if err := setRequiresGrad(p, on); err != nil {
+			return fmt.Errorf("parameter %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // CopyVars copies every variable (parameters and buffers) of src into the
 // variable of the same name and shape in dst.
 func CopyVars(dst, src *gnn.VarStore) error {
