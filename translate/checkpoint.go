@@ -3,9 +3,6 @@ package translate
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -35,12 +32,9 @@ func (m *Model) optimizers() map[string]optim.Optimizer {
 // "opt.D/<slot>") and its other state; release frees the optimizer copies
 // (write the tensors before the next step).
 func (m *Model) Save(ctx context.Context) (map[string]*ts.Tensor, ModelState, func(), error) {
-	tensors := map[string]*ts.Tensor{}
-	var owned []*ts.Tensor
-	release := func() {
-		for _, t := range owned {
-			t.MustDrop()
-		}
+	tensors, steps, release, err := optim.SaveNamed(m.optimizers())
+	if err != nil {
+		return nil, ModelState{}, nil, fmt.Errorf("translate: %w", err)
 	}
 	for name, vs := range m.stores() {
 		for k, v := range vs.Variables() {
@@ -48,20 +42,7 @@ func (m *Model) Save(ctx context.Context) (map[string]*ts.Tensor, ModelState, fu
 			tensors[name+"/"+k] = &v
 		}
 	}
-	st := ModelState{OptSteps: map[string]int64{}}
-	for name, o := range m.optimizers() {
-		slots, steps, err := o.State()
-		if err != nil {
-			release()
-			return nil, st, nil, fmt.Errorf("translate: %s optimizer state: %w", name, err)
-		}
-		for k, t := range slots {
-			tensors["opt."+name+"/"+k] = t
-			owned = append(owned, t)
-		}
-		st.OptSteps[name] = steps
-	}
-	var err error
+	st := ModelState{OptSteps: steps}
 	if st.RNG, err = m.rngSrc.MarshalBinary(); err == nil {
 		st.Method, err = m.nce.Save(ctx)
 	}
@@ -87,21 +68,8 @@ func (m *Model) Load(ctx context.Context, tensors map[string]*ts.Tensor, st Mode
 			}
 		}
 	}
-	for name, o := range m.optimizers() {
-		steps, ok := st.OptSteps[name]
-		if !ok {
-			return fmt.Errorf("translate: the checkpoint has no %s optimizer (has %v)", name, slices.Sorted(maps.Keys(st.OptSteps)))
-		}
-		slots := map[string]*ts.Tensor{}
-		prefix := "opt." + name + "/"
-		for k, t := range tensors {
-			if strings.HasPrefix(k, prefix) {
-				slots[strings.TrimPrefix(k, prefix)] = t
-			}
-		}
-		if err := o.SetState(slots, steps); err != nil {
-			return fmt.Errorf("translate: restore the %s optimizer: %w", name, err)
-		}
+	if err := optim.LoadNamed(m.optimizers(), tensors, st.OptSteps); err != nil {
+		return fmt.Errorf("translate: %w", err)
 	}
 	if err := m.rngSrc.UnmarshalBinary(st.RNG); err != nil {
 		return fmt.Errorf("translate: restore the random stream: %w", err)

@@ -2,6 +2,7 @@ package patchnce
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -23,7 +24,7 @@ const sameIndexLogit = -10.0
 // The caller owns the result.
 func LossVector(q, k *ts.Tensor, images int64, t float64, allNegatives bool) (*ts.Tensor, error) {
 	size := q.MustSize()
-	if len(size) != 2 || !sameShape(size, k.MustSize()) {
+	if len(size) != 2 || !slices.Equal(size, k.MustSize()) {
 		return nil, fmt.Errorf("patchnce: query %v and key %v features: want two [B·P, D] tensors of one shape", size, k.MustSize())
 	}
 	rows, dim := size[0], size[1]
@@ -73,16 +74,4 @@ func l2norm(x *ts.Tensor) *ts.Tensor {
 	defer s.Close()
 	n := s.T(s.T(s.T(x.MustSquare(false)).MustSumDimIntlist([]int64{1}, true, x.DType(), false)).MustSqrt(false))
 	return x.MustDiv(s.T(n.MustAddScalar(ts.FloatScalar(1e-7), false)), false)
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -21,11 +21,11 @@ func runEval(_ context.Context, a *app, args []string) error {
 		return err
 	}
 	if *run == "" {
-		return usageError{fmt.Errorf("--run is required: the folder of a training run")}
+		return usageError{Err: fmt.Errorf("--run is required: the folder of a training run")}
 	}
 	dev, err := tensor.ParseDevice(*device)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	backend.ConfigureThreads(0)
 	p, err := runner.LoadPolicy(*run, dev)

@@ -40,5 +40,5 @@ func newPolicy(name string, e envs.Env, seed int64) (func(envs.Obs) []float64, e
 			return a
 		}, nil
 	}
-	return nil, usageError{fmt.Errorf("unknown policy %q: use %s", name, policyNames)}
+	return nil, usageError{Err: fmt.Errorf("unknown policy %q: use %s", name, policyNames)}
 }

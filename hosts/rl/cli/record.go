@@ -27,10 +27,10 @@ func runRecord(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if *out == "" {
-		return usageError{fmt.Errorf("--out is required: give a .gif file (or a folder with --env all)")}
+		return usageError{Err: fmt.Errorf("--out is required: give a .gif file (or a folder with --env all)")}
 	}
 	if *episodes < 1 || *steps < 0 || *size < 1 {
-		return usageError{fmt.Errorf("--episodes must be >= 1, --steps >= 0 and --size >= 1")}
+		return usageError{Err: fmt.Errorf("--episodes must be >= 1, --steps >= 0 and --size >= 1")}
 	}
 	ids := []string{f.env}
 	if f.env == "all" {

@@ -61,7 +61,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	case "state-sac":
 		cfg.Pixels = false
 	default:
-		return usageError{fmt.Errorf("unknown agent %q: use %s", *agent, strings.ReplaceAll(agentHelp, "\n", "; "))}
+		return usageError{Err: fmt.Errorf("unknown agent %q: use %s", *agent, strings.ReplaceAll(agentHelp, "\n", "; "))}
 	}
 	if *meth != "" {
 		aux = *meth
@@ -71,18 +71,18 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	}
 	st, err := render.ParseStyle(*style)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	dev, err := tensor.ParseDevice(*device)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	cfg.Style, cfg.EnvSteps, cfg.ActionRepeat, cfg.SeedSteps = st, *steps, *repeat, *seedSteps
 	cfg.Batch, cfg.Capacity, cfg.EvalEvery, cfg.EvalEpisodes, cfg.Seed = *batch, *capacity, *evalEvery, *evalEpisodes, *seed
 	cfg.CheckpointEvery = *ckpt
 	h, prec := *hidden, *precision
 	if prec != sac.Float32 && prec != sac.BFloat16 {
-		return usageError{fmt.Errorf("--conv-precision %q: want %s or %s", prec, sac.Float32, sac.BFloat16)}
+		return usageError{Err: fmt.Errorf("--conv-precision %q: want %s or %s", prec, sac.Float32, sac.BFloat16)}
 	}
 	cfg.Agent = func(c *sac.Config) { c.Hidden, c.ConvPrecision = h, prec }
 	if *out == "" {

@@ -34,15 +34,15 @@ func (f *envFlags) make(fs *flag.FlagSet, opts ...envs.Option) (envs.Env, error)
 		}
 	})
 	if f.env == "" {
-		return nil, usageError{fmt.Errorf("--env is required: run `selfsup-rl envs` to list the environments")}
+		return nil, usageError{Err: fmt.Errorf("--env is required: run `selfsup-rl envs` to list the environments")}
 	}
 	st, err := render.ParseStyle(f.style)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	e, err := envs.Make(f.env, append([]envs.Option{envs.WithStyle(st)}, opts...)...)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	return e, nil
 }

@@ -17,7 +17,7 @@ import (
 )
 
 func runApply(ctx context.Context, a *app, args []string) error {
-	fs := newFlags("apply", a)
+	fs := newFlags("apply", "--generator FILE --in IMAGE|DIR --out DIR [--size 256]", a)
 	weights := fs.String("generator", "", "a run's generator.safetensors (required)")
 	in := fs.String("in", "", "an image or a folder of images (required)")
 	out := fs.String("out", "", "folder for the translations (required)")
@@ -27,11 +27,11 @@ func runApply(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if *weights == "" || *in == "" || *out == "" {
-		return usageError{errors.New("--generator, --in and --out are required")}
+		return usageError{Err: errors.New("--generator, --in and --out are required")}
 	}
 	dev, err := tensor.ParseDevice(*device)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	g, err := loadGenerator(*weights, dev)
 	if err != nil {

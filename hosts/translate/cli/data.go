@@ -9,7 +9,7 @@ import (
 )
 
 func runData(ctx context.Context, a *app, args []string) error {
-	fs := newFlags("data", a)
+	fs := newFlags("data", "--out DIR [--env E] [--size 64] [--train 1000] [--test 100]", a)
 	d := translate.DefaultPaired()
 	out := fs.String("out", "", "folder to write trainA, trainB, testA, testB into (required)")
 	fs.StringVar(&d.Env, "env", d.Env, "environment whose states are drawn (selfsup-rl envs lists them)")
@@ -23,7 +23,7 @@ func runData(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if *out == "" {
-		return usageError{errors.New("--out is required")}
+		return usageError{Err: errors.New("--out is required")}
 	}
 	d.Seed = *seed
 	bar := progress.New(a.stderr, d.Train+d.Test, progress.Options{Label: "data", Unit: "pair"})

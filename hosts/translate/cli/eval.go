@@ -12,7 +12,7 @@ import (
 )
 
 func runEval(ctx context.Context, a *app, args []string) error {
-	fs := newFlags("eval", a)
+	fs := newFlags("eval", "--generator FILE --data DIR [--size 256] [--out FILE]", a)
 	weights := fs.String("generator", "", "a run's generator.safetensors (required)")
 	data := fs.String("data", "", "a paired set (selfsup-translate data): SPLITA images with their truth in SPLITB (required)")
 	split := fs.String("split", "test", "split to score: test or train")
@@ -23,11 +23,11 @@ func runEval(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if *weights == "" || *data == "" {
-		return usageError{errors.New("--generator and --data are required")}
+		return usageError{Err: errors.New("--generator and --data are required")}
 	}
 	dev, err := tensor.ParseDevice(*device)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	g, err := loadGenerator(*weights, dev)
 	if err != nil {

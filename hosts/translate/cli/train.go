@@ -13,7 +13,7 @@ import (
 )
 
 func runTrain(ctx context.Context, a *app, args []string) error {
-	fs := newFlags("train", a)
+	fs := newFlags("train", "--data DIR [--out DIR] [--mode cut|fastcut] [--resume]", a)
 	data := fs.String("data", "", "folder with trainA and trainB (and testA/testB for the grids; required)")
 	out := fs.String("out", "runs/translate", "folder for metrics.jsonl, grids/ and generator.safetensors")
 	mode := fs.String("mode", "cut", "cut (λ_NCE 1, identity NCE) or fastcut (λ_NCE 10, flip-equivariance)")
@@ -39,7 +39,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if *data == "" {
-		return usageError{errors.New("--data is required")}
+		return usageError{Err: errors.New("--data is required")}
 	}
 	var cfg translate.Config
 	switch *mode {
@@ -48,7 +48,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	case "fastcut":
 		cfg = translate.FastCUTConfig()
 	default:
-		return usageError{fmt.Errorf("--mode %q: want cut or fastcut", *mode)}
+		return usageError{Err: fmt.Errorf("--mode %q: want cut or fastcut", *mode)}
 	}
 	switch *netG {
 	case "resnet_9blocks":
@@ -56,7 +56,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	case "resnet_6blocks":
 		cfg.G.Blocks = 6
 	default:
-		return usageError{fmt.Errorf("--netG %q: want resnet_9blocks or resnet_6blocks", *netG)}
+		return usageError{Err: fmt.Errorf("--netG %q: want resnet_9blocks or resnet_6blocks", *netG)}
 	}
 	cfg.G.NGF, cfg.D.NDF, cfg.G.NoAntialias, cfg.G.NoAntialiasUp, cfg.D.NoAntialias = *ngf, *ndf, *noAA, *noAAUp, *noAA
 	cfg.NumPatches, cfg.Seed = *patches, *seed
@@ -68,7 +68,7 @@ func runTrain(ctx context.Context, a *app, args []string) error {
 	}
 	dev, err := tensor.ParseDevice(*device)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	var m method.Method
 	if *inProcess {

@@ -3,9 +3,6 @@ package sac
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -39,31 +36,15 @@ func (a *Agent) optimizers() map[string]optim.Optimizer {
 // its other state. release frees the copies Save made (the variables are
 // the agent's own; write them before the next update).
 func (a *Agent) Save() (tensors map[string]*ts.Tensor, st State, release func(), err error) {
-	tensors = map[string]*ts.Tensor{}
-	var owned []*ts.Tensor
-	release = func() {
-		for _, t := range owned {
-			t.MustDrop()
-		}
+	tensors, st.OptSteps, release, err = optim.SaveNamed(a.optimizers())
+	if err != nil {
+		return nil, st, nil, fmt.Errorf("sac: %w", err)
 	}
 	for name, vs := range a.stores() {
 		for k, v := range vs.Variables() {
 			v := v
 			tensors[name+"/"+k] = &v
 		}
-	}
-	st.OptSteps = map[string]int64{}
-	for name, o := range a.optimizers() {
-		slots, steps, err := o.State()
-		if err != nil {
-			release()
-			return nil, st, nil, fmt.Errorf("sac: %s optimizer state: %w", name, err)
-		}
-		for k, t := range slots {
-			tensors["opt."+name+"/"+k] = t
-			owned = append(owned, t)
-		}
-		st.OptSteps[name] = steps
 	}
 	if st.Noise, err = a.noiseSrc.MarshalBinary(); err != nil {
 		release()
@@ -96,30 +77,11 @@ func (a *Agent) Load(tensors map[string]*ts.Tensor, st State) error {
 	if err := a.LoadWeights(tensors); err != nil {
 		return err
 	}
-	opts := a.optimizers()
-	if len(opts) != len(st.OptSteps) {
-		return fmt.Errorf("sac: the saved agent has optimizers %v, this one %v: resume with the same auxiliary objective", sortedKeys(st.OptSteps), sortedKeys(opts))
-	}
-	for name, o := range opts {
-		steps, ok := st.OptSteps[name]
-		if !ok {
-			return fmt.Errorf("sac: the saved agent has no %s optimizer", name)
-		}
-		slots := map[string]*ts.Tensor{}
-		prefix := "opt." + name + "/"
-		for k, t := range tensors {
-			if strings.HasPrefix(k, prefix) {
-				slots[strings.TrimPrefix(k, prefix)] = t
-			}
-		}
-		if err := o.SetState(slots, steps); err != nil {
-			return fmt.Errorf("sac: restore the %s optimizer: %w", name, err)
-		}
+	if err := optim.LoadNamed(a.optimizers(), tensors, st.OptSteps); err != nil {
+		return fmt.Errorf("sac: %w", err)
 	}
 	if len(st.Noise) == 0 {
 		return errors.New("sac: the saved agent has no noise generator state")
 	}
 	return a.noiseSrc.UnmarshalBinary(st.Noise)
 }
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
