@@ -118,6 +118,9 @@ func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 	defer mf.Close()
 	enc := json.NewEncoder(mf)
 	perEpoch := int64(data.Len() / o.Batch)
+	if perEpoch == 0 {
+		return fmt.Errorf("translate: a batch of %d is more than the %d images of an epoch: lower --batch", o.Batch, data.Len())
+	}
 	total := perEpoch * o.Epochs
 	o.Log.Info().Int("A", len(fa.Paths)).Int("B", len(fb.Paths)).Int64("iterations", total).Int64("from", start).Int64("G_params", model.G.Params()).Int64("D_params", model.D.Params()).Msg("training CUT")
 	bar := progress.New(o.Progress, int(total), progress.Options{Label: "translate", Unit: "iter", Start: int(start)})
