@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -243,7 +245,8 @@ func (m *Model) Step(ctx context.Context, a, b *ts.Tensor, step int64) (Stats, e
 	defer resp.Grads.Drop()
 	// λ_GAN·GAN + Σ q·(∂NCE/∂q): its gradient is the official loss_G's
 	total := gan
-	for key, q := range online {
+	for _, key := range slices.Sorted(maps.Keys(online)) { // one order, one rounding
+		q := online[key]
 		g, ok := resp.Grads[key]
 		if !ok {
 			return st, fmt.Errorf("translate: the PatchNCE method returned no gradient for %s", key)

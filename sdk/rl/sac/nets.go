@@ -5,10 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
-
-	"github.com/sugarme/gotch"
 
 	"github.com/selfsup/selfsup/sdk/backend"
 	"github.com/selfsup/selfsup/sdk/tensor"
