@@ -151,7 +151,13 @@ func NewUnaligned(a, b *Folder, pre Preprocess, seed uint64) (*Unaligned, error)
 func (u *Unaligned) Len() int { return max(len(u.A.Paths), len(u.B.Paths)) }
 
 // Next returns n pairs' images, A's and B's, each n×3×Crop×Crop floats.
-func (u *Unaligned) Next(n int) (a, b []float32, err error) {
+// finetune resizes straight to Crop, no random crop (UnalignedDataset
+// does so once the epoch passes n_epochs: the lr's decay phase).
+func (u *Unaligned) Next(n int, finetune bool) (a, b []float32, err error) {
+	pre := u.Pre
+	if finetune {
+		pre.Load = pre.Crop
+	}
 	for range n {
 		if u.pos == len(u.order) {
 			u.order, u.pos = u.rng.Perm(u.Len()), 0
@@ -166,7 +172,7 @@ func (u *Unaligned) Next(n int) (a, b []float32, err error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			*side.dst = append(*side.dst, u.Pre.Apply(img, u.rng)...)
+			*side.dst = append(*side.dst, pre.Apply(img, u.rng)...)
 		}
 	}
 	return a, b, nil

@@ -129,7 +129,7 @@ func Train(ctx context.Context, o TrainOptions, nce method.Method) error {
 			return err
 		}
 		t0 := time.Now()
-		va, vb, err := data.Next(o.Batch)
+		va, vb, err := data.Next(o.Batch, it/perEpoch >= o.Model.NEpochs)
 		if err != nil {
 			return err
 		}

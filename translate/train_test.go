@@ -100,7 +100,7 @@ func TestShortRunLowersL1(t *testing.T) {
 	const iters = 300
 	var last Stats
 	for i := range int64(iters) {
-		va, vb, err := data.Next(1)
+		va, vb, err := data.Next(1, false)
 		if err != nil {
 			t.Fatal(err)
 		}
