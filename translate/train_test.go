@@ -11,6 +11,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/selfsup/selfsup/plugins/patchnce"
+	"github.com/selfsup/selfsup/sdk/encoder"
+	"github.com/selfsup/selfsup/sdk/nn"
 	"github.com/selfsup/selfsup/sdk/tensor"
 )
 
@@ -116,5 +118,58 @@ func TestShortRunLowersL1(t *testing.T) {
 	t.Logf("paired L1 %.4f → %.4f after %d iterations (last: D %.3f, G_GAN %.3f, NCE %.3f, NCE_Y %.3f)", before, after, iters, last.D, last.GGAN, last.NCE, last.NCEY)
 	if !(after < 0.8*before) {
 		t.Errorf("paired-truth L1 went from %.4f to %.4f; want it at least 20%% lower", before, after)
+	}
+}
+
+// TestEvaluateWithEncoder: the paired scores and, on a (random-init)
+// trunk's features, finite Fréchet distances and KIDs, the source's
+// distance above zero, and both zero when B is scored against itself.
+func TestEvaluateWithEncoder(t *testing.T) {
+	runtime.LockOSThread()
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := WritePaired(ctx, dir, PairedOptions{Env: "cartpole-swingup", Size: 32, Train: 1, Test: 6, Every: 3, Episode: 30, Seed: 6}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := smallCUT().G
+	g, err := NewGenerator(cfg, gotch.CPU, nn.NewRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	enc, err := encoder.New("convnet-s", 3, gotch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := Evaluate(ctx, g, dir, "test", 32, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]float64{"FD G(A)": ev.FDTranslated, "FD A": ev.FDSource, "KID G(A)": ev.KIDTranslated, "KID A": ev.KIDSource} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Errorf("%s = %v", name, v)
+		}
+	}
+	if ev.Pairs != 6 || ev.Encoder != "convnet-s" || !(ev.FDSource > 0) {
+		t.Errorf("evaluation %+v: want 6 pairs on convnet-s, a positive distance of A from B", ev)
+	}
+	b, err := OpenFolder(filepath.Join(dir, "testB"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imgs [][]float32
+	for _, p := range b.Paths {
+		img, err := LoadImage(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, Preprocess{Load: 32, Crop: 32}.Apply(img, nil))
+	}
+	f, err := Features(ctx, enc, imgs, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := FrechetDistance(f, f); math.Abs(d) > 1e-6 {
+		t.Errorf("B against itself: Fréchet distance %v", d)
 	}
 }
