@@ -19,6 +19,7 @@ import (
 	"github.com/selfsup/selfsup/plugins/moco"
 	"github.com/selfsup/selfsup/plugins/patchnce"
 	"github.com/selfsup/selfsup/plugins/pixpro"
+	"github.com/selfsup/selfsup/plugins/pretext"
 	"github.com/selfsup/selfsup/plugins/simclr"
 	"github.com/selfsup/selfsup/plugins/simclrv2"
 	"github.com/selfsup/selfsup/plugins/swav"
@@ -42,6 +43,7 @@ func Builtin() []method.Constructor {
 		simclrv2.Constructors(),
 		cpcv2.Constructors(),
 		patchnce.Constructors(),
+		pretext.Constructors(),
 	} {
 		out = append(out, family...)
 	}

@@ -15,6 +15,7 @@ func TestOfficialTrunkPasses(t *testing.T) {
 		"simclr": method.Together, "simclrv2": method.Together, "invaspread": method.Together,
 		"swav": method.Together, "dino": method.Together, "align_uniform": method.Together,
 		"flatnce": method.Together, "infonce": method.Together, "nce": method.Together,
+		"rotation": method.Together, // RotationPred: the four rotations as one batch
 		// each view on its own
 		"moco": method.EachView, "mocov3": method.EachView, "curl": method.EachView,
 		"byol": method.EachView, "simsiam": method.EachView, "barlowtwins": method.EachView,

@@ -535,6 +535,40 @@ func TestRotation(t *testing.T) {
 	}
 }
 
+// TestFixedRotations: the rotation-0 … rotation-270 recipes turn every
+// image by their angle and label it so; a bad turns value is refused.
+func TestFixedRotations(t *testing.T) {
+	x := randomU8(t, 1, 6, 1, 5, 5)
+	defer x.MustDrop()
+	for q, name := range []string{"rotation-0", "rotation-90", "rotation-180", "rotation-270"} {
+		r, err := Builtin(name, 5, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Normalize = nil
+		res, err := single(t, r).Augment(ctx, Request{Images: x, Seed: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := res.Views[0]
+		for k, turns := range ints(t, v.Labels["rotation"]) {
+			if turns != int64(q) {
+				t.Fatalf("%s: image %d labelled %d turns", name, k, turns)
+			}
+		}
+		want := x.MustTotype(gotch.Float, false).MustDivScalar(scalar(255), true).MustRot90(int64(q), []int64{2, 3}, true)
+		if d := maxDiff(values(t, v.Images), values(t, want)); d != 0 {
+			t.Errorf("%s: differs from rot90 by %g", name, d)
+		}
+		want.MustDrop()
+		res.Drop()
+	}
+	bad := Recipe{Name: "x", Turns: 2}
+	if err := bad.Validate(1); err == nil {
+		t.Error("turns without rotate accepted")
+	}
+}
+
 // TestCropStatistics: crop boxes follow torchvision's RandomResizedCrop.
 func TestCropStatistics(t *testing.T) {
 	// With no rejections (small areas in a large image) the area fraction

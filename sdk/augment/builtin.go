@@ -32,6 +32,10 @@ func builtins() map[string]func(size, channels int) Recipe {
 		"curl-crop":    curlCrop,
 		"identity":     identity,
 		"rotation":     rotation,
+		"rotation-0":   func(size, ch int) Recipe { return rotationBy(size, ch, 0) },
+		"rotation-90":  func(size, ch int) Recipe { return rotationBy(size, ch, 1) },
+		"rotation-180": func(size, ch int) Recipe { return rotationBy(size, ch, 2) },
+		"rotation-270": func(size, ch int) Recipe { return rotationBy(size, ch, 3) },
 		"cpcv2":        cpcv2,
 		"cpcv2-patch":  cpcv2Patch,
 	}
@@ -208,6 +212,12 @@ func identity(size, channels int) Recipe {
 // the pseudo-label "rotation" (RotNet-style pretext tasks).
 func rotation(size, channels int) Recipe {
 	return Recipe{Size: size, Rotate: true, Normalize: normalizeFor(channels)}
+}
+
+// rotationBy turns every image by quarter quarter-turns (the fixed
+// rotations of RotNet's four copies of each image), labelled "rotation".
+func rotationBy(size, channels, quarter int) Recipe {
+	return Recipe{Size: size, Rotate: true, Turns: quarter + 1, Normalize: normalizeFor(channels)}
 }
 
 // cpcv2 is the image-level part of CPC v2's augmentation (Hénaff et al.

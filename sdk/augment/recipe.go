@@ -42,6 +42,11 @@ type Recipe struct {
 	// clockwise) and reports the number of turns, 0 to 3, as the
 	// pseudo-label "rotation". The view must be square.
 	Rotate bool `yaml:"rotate,omitempty" json:"rotate,omitempty"`
+	// Turns, with Rotate, fixes the rotation instead: every image is turned
+	// by Turns−1 quarter turns (1 to 4: 0° to 270°; 0 draws at random), so
+	// that several views of one recipe family cover all four rotations of
+	// each image, as RotNet trains (Gidaris et al. 2018).
+	Turns int `yaml:"turns,omitempty" json:"turns,omitempty"`
 	// Normalize, when set, maps each channel to (x - mean) / std; when nil
 	// the view stays in [0, 1].
 	Normalize *Normalize `yaml:"normalize,omitempty" json:"normalize,omitempty"`
@@ -233,6 +238,9 @@ func (r Recipe) Validate(channels int) error {
 				bad("normalize: std %v must be > 0", s)
 			}
 		}
+	}
+	if r.Turns < 0 || r.Turns > 4 || (r.Turns > 0 && !r.Rotate) {
+		bad("turns %d: want 1 to 4 (0° to 270°) with rotate, or 0", r.Turns)
 	}
 	if err := errors.Join(errs...); err != nil {
 		name := r.Name

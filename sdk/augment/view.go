@@ -82,7 +82,11 @@ func (r *Recipe) apply(name string, x01 *ts.Tensor, in imageShape, g *rng, dev g
 		turns := make([]int64, n)
 		var byTurn [4][]int64
 		for i := range turns {
-			turns[i] = int64(g.intn(4))
+			if r.Turns > 0 {
+				turns[i] = int64(r.Turns - 1)
+			} else {
+				turns[i] = int64(g.intn(4))
+			}
 			byTurn[turns[i]] = append(byTurn[turns[i]], int64(i))
 		}
 		for k := int64(1); k < 4; k++ {
