@@ -290,6 +290,7 @@ func (m *Model) nceRequest(s *tensor.Scope, pairs [][2]*ts.Tensor, flipped bool,
 			if flipped {
 				q[j] = s.T(q[j].MustFlip([]int64{3}, false))
 			}
+			q[j] = s.T(flattenMap(q[j])) // once per map: every tap picks from it
 		}
 		var k []*ts.Tensor
 		tensor.NoGrad(func() { k, err = m.G.Encode(p[1], m.Cfg.NCELayers) })
@@ -298,13 +299,14 @@ func (m *Model) nceRequest(s *tensor.Scope, pairs [][2]*ts.Tensor, flipped bool,
 		}
 		for j := range k {
 			s.T(k[j])
+			k[j] = s.T(flattenMap(k[j]))
 		}
 		encs[i] = enc{q, k}
 	}
 	for t := range pairs { // one tap per pair, positions of its own
 		for li, layer := range m.Cfg.NCELayers {
-			sz := encs[0].q[li].MustSize()
-			perm := m.rng.Perm(int(sz[2] * sz[3]))[:m.Cfg.NumPatches]
+			positions := encs[0].q[li].MustSize()[1]
+			perm := m.rng.Perm(int(positions))[:m.Cfg.NumPatches]
 			pos := make([]int64, len(perm))
 			for i, v := range perm {
 				pos[i] = int64(v)
@@ -315,10 +317,10 @@ func (m *Model) nceRequest(s *tensor.Scope, pairs [][2]*ts.Tensor, flipped bool,
 			}
 			key := taps[t] + "." + strconv.Itoa(layer)
 			for i := range pairs { // every view carries every tap
-				q := s.T(gatherPatches(encs[i].q[li], ids))
+				q := s.T(pickPatches(encs[i].q[li], ids))
 				online[method.FeatureKey(views[i][0], key, false)] = q
 				req.Features[method.FeatureKey(views[i][0], key, false)] = s.T(q.MustDetach(false))
-				req.Features[method.FeatureKey(views[i][1], key, true)] = s.T(gatherPatches(encs[i].k[li], ids))
+				req.Features[method.FeatureKey(views[i][1], key, true)] = s.T(pickPatches(encs[i].k[li], ids))
 			}
 		}
 	}
@@ -329,12 +331,25 @@ func (m *Model) nceRequest(s *tensor.Scope, pairs [][2]*ts.Tensor, flipped bool,
 // image-major (feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids].flatten(0,
 // 1)). The caller owns the result.
 func gatherPatches(feat, ids *ts.Tensor) *ts.Tensor {
-	s := tensor.NewScope()
-	defer s.Close()
+	flat := flattenMap(feat)
+	defer flat.MustDrop()
+	return pickPatches(flat, ids)
+}
+
+// flattenMap is feat [N, C, H, W] as [N, H·W, C] (a copy in that order).
+func flattenMap(feat *ts.Tensor) *ts.Tensor {
 	sz := feat.MustSize()
-	flat := s.T(s.T(feat.MustPermute([]int64{0, 2, 3, 1}, false)).MustReshape([]int64{sz[0], sz[2] * sz[3], sz[1]}, false))
-	picked := s.T(flat.MustIndexSelect(1, ids, false))
-	return picked.MustReshape([]int64{-1, sz[1]}, false)
+	p := feat.MustPermute([]int64{0, 2, 3, 1}, false)
+	defer p.MustDrop()
+	return p.MustReshape([]int64{sz[0], sz[2] * sz[3], sz[1]}, false)
+}
+
+// pickPatches takes a flattened map [N, H·W, C] at positions ids:
+// [N·P, C], image-major.
+func pickPatches(flat, ids *ts.Tensor) *ts.Tensor {
+	picked := flat.MustIndexSelect(1, ids, false)
+	defer picked.MustDrop()
+	return picked.MustReshape([]int64{-1, flat.MustSize()[2]}, false)
 }
 
 func must[T any](v T, err error) T {
